@@ -1,0 +1,26 @@
+# The two commands of the README:
+#   make demo   set up what is missing, then run the mini emotion recipe end to end
+#   make test   set up what is missing, then run the whole test suite
+# and `make lint` (ruff).
+
+VENV := tools/venv
+PY := $(VENV)/bin/python
+DEMO_RECIPE := egs/mini_podcast/emo1
+
+.PHONY: setup demo test lint clean-demo
+setup:
+	$(MAKE) -C tools
+
+demo: setup
+	cd $(DEMO_RECIPE) && ./run.sh
+	@echo
+	@cat $(DEMO_RECIPE)/RESULTS.md
+
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean-demo:
+	rm -rf $(DEMO_RECIPE)/data $(DEMO_RECIPE)/exp $(DEMO_RECIPE)/downloads $(DEMO_RECIPE)/RESULTS.md

