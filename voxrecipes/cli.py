@@ -31,11 +31,49 @@ def add_verbose(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", type=int, default=1, help="0: warnings, 1: info, 2: debug")
 
 
+def add_config(parser: argparse.ArgumentParser) -> None:
+    """Add ``--config FILE.yaml``: a YAML mapping of option names to default values."""
+    parser.add_argument("--config", default=None,
+                        help="YAML file whose keys are option names (as in --help, with underscores); "
+                             "its values replace the defaults, options on the command line win")
+
+
+def apply_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> None:
+    """Read ``--config`` (if given) and install its values as parser defaults."""
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--config", default=None)
+    known, _ = probe.parse_known_args(argv)
+    if known.config is None:
+        return
+    import yaml
+
+    try:
+        with open(known.config, encoding="utf-8") as handle:
+            values = yaml.safe_load(handle) or {}
+    except FileNotFoundError:
+        parser.error(f"--config {known.config}: file not found")
+    except yaml.YAMLError as err:
+        parser.error(f"--config {known.config}: not valid YAML: {err}")
+    if not isinstance(values, dict):
+        parser.error(f"--config {known.config}: expected a mapping of option names to values")
+    dests = {a.dest for a in parser._actions}
+    unknown = sorted(str(k).replace("-", "_") for k in values if str(k).replace("-", "_") not in dests)
+    if unknown:
+        parser.error(f"--config {known.config}: unknown option(s) {', '.join(unknown)}")
+    parser.set_defaults(**{str(k).replace("-", "_"): v for k, v in values.items()})
+
+
 def run(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser,
         argv: Sequence[str] | None = None) -> None:
-    """Parse ``argv``, log the command line, call ``main`` and map errors to exit 1."""
+    """Parse ``argv`` (with ``--config`` defaults), log the command line, call ``main``.
+
+    A :class:`VoxError` raised by ``main`` becomes one ``ERROR:`` line and exit 1.
+    """
     if not any(a.dest == "verbose" for a in parser._actions):
         add_verbose(parser)
+    if not any(a.dest == "config" for a in parser._actions):
+        add_config(parser)
+    apply_config(parser, argv)
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     logging.getLogger(__name__).info("%s", " ".join(shlex.quote(a) for a in

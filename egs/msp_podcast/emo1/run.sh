@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# MSP-Podcast 1.11 (Odyssey 2024 emotion challenge), categorical task.
+# Set MSP_PODCAST in db.sh (or the environment) to the release directory.
+set -euo pipefail
+
+train_set=train
+valid_set=development
+test_sets="development test1 test2"
+
+./emo.sh \
+    --nj 16 \
+    --train_set "${train_set}" \
+    --valid_set "${valid_set}" \
+    --test_sets "${test_sets}" \
+    --results_title "MSP-Podcast 1.11, emotion categories" "$@"
