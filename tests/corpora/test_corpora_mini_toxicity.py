@@ -1,0 +1,73 @@
+"""The mini toxicity generator: manifests in the user-facing format, 1-20 s clips, seeded."""
+
+from __future__ import annotations
+
+import soundfile
+
+from voxrecipes.corpora import mini_toxicity
+from voxrecipes.corpora.mini_toxicity import CLASSES, LANGUAGES, MANIFEST_COLUMNS, PHRASES, plan_corpus
+
+HEADER = "utt_id\taudio\tstart\tend\tlanguage\ttranscript\tlabels\tspeaker"
+
+
+def _manifest(root, split):
+    lines = (root / f"manifest_{split}.tsv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    return lines[0], [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
+
+
+def test_manifests_format_and_content(tiny_toxicity):
+    all_rows = []
+    for split in ("train", "dev", "test"):
+        header, rows = _manifest(tiny_toxicity, split)
+        assert header == HEADER == "\t".join(MANIFEST_COLUMNS)
+        assert rows and [r["utt_id"] for r in rows] == sorted(r["utt_id"] for r in rows)
+        all_rows += rows
+    assert len(all_rows) == 40
+    assert {r["language"] for r in all_rows} == set(LANGUAGES)
+    with_segments = [r for r in all_rows if r["start"]]
+    assert with_segments and all(r["audio"].startswith("audio/session_") for r in with_segments)
+    for r in all_rows:
+        labels = r["labels"].split(";")
+        assert set(labels) <= set(CLASSES)
+        assert labels == ["No_Violation"] or "No_Violation" not in labels
+        for label in labels:
+            if label != "No_Violation":
+                assert any(p in r["transcript"] for p in PHRASES[r["language"]][label]), (label, r["transcript"])
+        audio = tiny_toxicity / r["audio"]
+        info = soundfile.info(str(audio))
+        assert (info.samplerate, info.channels) == (16000, 1)
+        file_dur = info.frames / info.samplerate
+        if r["start"]:
+            start, end = float(r["start"]), float(r["end"])
+            assert 0 <= start < end <= file_dur + 1e-3
+            dur = end - start
+        else:
+            assert r["end"] == ""
+            dur = file_dur
+        assert 1.0 - 1e-3 <= dur <= 20.0 + 1e-3
+
+
+def test_same_seed_same_manifest(tmp_path):
+    import shutil
+
+    import pytest
+
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        pytest.skip("espeak-ng and sox are needed")
+    mini_toxicity.generate(tmp_path / "a", seed=5, num_utts=15, nj=2)
+    mini_toxicity.generate(tmp_path / "b", seed=5, num_utts=15, nj=1)
+    for split in ("train", "dev", "test"):
+        name = f"manifest_{split}.tsv"
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_default_plan_has_long_clips_and_all_classes():
+    clips = plan_corpus(0, 400)
+    assert sum(len(c.sentences) >= 10 for c in clips) > 0.1 * len(clips)  # these run past 15 s
+    for name in CLASSES:
+        assert sum(name in c.labels for c in clips if c.split == "train") >= 10
+    assert all(c.labels == ["No_Violation"] or "No_Violation" not in c.labels for c in clips)
+    assert any(len(c.labels) == 2 for c in clips)
+    a = [(c.utt_id, c.labels, c.sentences, c.voice) for c in plan_corpus(3, 60)]
+    assert a == [(c.utt_id, c.labels, c.sentences, c.voice) for c in plan_corpus(3, 60)]

@@ -1,0 +1,308 @@
+"""Generate a mini multilingual voice-toxicity corpus with espeak-ng, as manifests a user would hand over.
+
+Stand-in for the voice-chat data of the text-injection paper: five languages
+(en es fr de pt), several espeak-ng voices per language as speakers, multi-label
+classes ``Profanity Bullying Dating_Sexting Racist Other No_Violation`` (No_Violation
+only alone). Every toxic class is tied to mild, made-up stand-in phrases per language
+(invented words such as "fiddlesticks" or invented groups such as "zorblings";
+nothing offensive), so a model can learn the classes from the words. Clips are 1-20 s
+of game-chat sentences; each toxic label puts its trigger phrase in a random
+sentence of the clip, so in clips over 15 s it may sit in any 15 s chunk.
+
+Output layout::
+
+    <out_dir>/audio/<utt_id>.wav          whole-file utterances, 16 kHz mono 16-bit
+    <out_dir>/audio/session_NNNN.wav      longer recordings holding 2-3 utterances
+    <out_dir>/manifest_train.tsv          one manifest per split (70/15/15 of the
+    <out_dir>/manifest_dev.tsv            utterances, drawn per language)
+    <out_dir>/manifest_test.tsv
+
+Manifest format (what ``voxrecipes.corpora.toxicity_manifest`` reads): UTF-8,
+tab-separated, one header line, no quoting::
+
+    utt_id  audio  start  end  language  transcript  labels  speaker
+
+``audio`` is relative to the manifest's directory (absolute paths work too);
+``start``/``end`` are seconds into the audio file, empty for a whole file (rows of
+the session recordings use them); ``language`` an ISO 639-1 code; ``labels``
+``;``-separated class names; ``speaker`` optional (here the espeak-ng voice).
+
+All randomness comes from ``numpy.random.default_rng(seed)``; the same seed gives
+byte-identical manifests.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from voxrecipes.corpora.synth import Prosody, check_tools, concatenate, run_parallel, synthesize
+from voxrecipes.errors import ConfigError
+from voxrecipes.fileio import atomic_dir
+
+logger = logging.getLogger(__name__)
+
+CLASSES = ["Profanity", "Bullying", "Dating_Sexting", "Racist", "Other", "No_Violation"]
+TOXIC_CLASSES = CLASSES[:-1]
+LANGUAGES = ["en", "es", "fr", "de", "pt"]
+MANIFEST_COLUMNS = ["utt_id", "audio", "start", "end", "language", "transcript", "labels", "speaker"]
+SPLIT_FRACTIONS = {"train": 0.70, "dev": 0.15, "test": 0.15}
+NO_VIOLATION_SHARE = 0.45
+TOXIC_WEIGHTS = {"Profanity": 0.30, "Bullying": 0.25, "Dating_Sexting": 0.15, "Racist": 0.15, "Other": 0.15}
+TWO_LABEL_SHARE = 0.2
+SESSION_SHARE = 0.15
+# Number of sentences per clip and its probability: 1-12 sentences of about 1-2 s give 1-20 s clips,
+# about one in six over 15 s.
+SENTENCE_COUNTS = {1: 0.15, 2: 0.13, 3: 0.12, 4: 0.1, 5: 0.08, 6: 0.07, 7: 0.06, 8: 0.06, 9: 0.05, 10: 0.06,
+                   11: 0.06, 12: 0.06}
+
+VOICES = {
+    "en": ["en+m1", "en-us+f2", "en-gb-scotland+m3", "en+f4"],
+    "es": ["es+m2", "es-419+f1", "es+m4"],
+    "fr": ["fr+m1", "fr-be+f3", "fr+m5"],
+    "de": ["de+m2", "de+f2", "de+m6"],
+    "pt": ["pt+m3", "pt-br+f1", "pt-br+m2"],
+}
+
+PHRASES: dict[str, dict[str, list[str]]] = {
+    "en": {
+        "Profanity": ["what the flapdoodle", "oh fiddlesticks", "dagnabbit this blorking game", "son of a biscuit"],
+        "Bullying": ["you play like a soggy potato", "nobody wants you on the team noodlehead",
+                     "go away slowpoke", "you are the worst turnip ever"],
+        "Dating_Sexting": ["send me a smooch picture", "do you want to be my sweetie pie tonight",
+                           "you look so cute in that avatar", "let us go on a secret date"],
+        "Racist": ["those zorblings are all the same", "go back to glorbland", "no plinkish people in my lobby",
+                   "zorblings should not be allowed to play"],
+        "Other": ["give me your password for free coins", "click my link for free gems",
+                  "tell me your home address", "buy cheap coins on my website"],
+        "No_Violation": ["nice shot", "follow me to the castle", "who has the blue key", "let us try the next level",
+                         "I need more arrows", "the bridge is over there", "can someone open the gate",
+                         "good game everyone", "wait for me at the tower", "my internet is a bit slow today",
+                         "I found a treasure chest", "watch out for the dragon"],
+    },
+    "es": {
+        "Profanity": ["qué flapdudel", "ay caramba zorcas", "maldito blorco", "hijo de una galleta"],
+        "Bullying": ["juegas como una patata mojada", "nadie te quiere en el equipo cabeza de fideo",
+                     "vete de aquí lentorro", "eres el peor nabo del mundo"],
+        "Dating_Sexting": ["mándame una foto de besito", "quieres ser mi bomboncito esta noche",
+                           "te ves muy mono con ese avatar", "vamos a una cita secreta"],
+        "Racist": ["esos zorblingos son todos iguales", "vuelve a glorbilandia", "no quiero plinkeses en mi sala",
+                   "los zorblingos no deberían jugar"],
+        "Other": ["dame tu contraseña para monedas gratis", "haz clic en mi enlace para gemas gratis",
+                  "dime tu dirección de casa", "compra monedas baratas en mi web"],
+        "No_Violation": ["buen tiro", "sígueme al castillo", "quién tiene la llave azul", "probemos el siguiente nivel",
+                         "necesito más flechas", "el puente está por allí", "alguien puede abrir la puerta",
+                         "buena partida a todos", "espérame en la torre", "mi internet va lento hoy",
+                         "encontré un cofre del tesoro", "cuidado con el dragón"],
+    },
+    "fr": {
+        "Profanity": ["sapristi de flapdoudou", "saperlipopette", "espèce de blorque", "fils de biscotte"],
+        "Bullying": ["tu joues comme une patate molle", "personne ne veut de toi tête de nouille",
+                     "va-t'en escargot", "tu es le pire navet du monde"],
+        "Dating_Sexting": ["envoie-moi une photo bisou", "tu veux être mon chouchou ce soir",
+                           "tu es trop mignon avec cet avatar", "allons à un rendez-vous secret"],
+        "Racist": ["ces zorblins sont tous pareils", "retourne en glorbland", "pas de plinkois dans mon salon",
+                   "les zorblins ne devraient pas jouer"],
+        "Other": ["donne-moi ton mot de passe pour des pièces gratuites",
+                  "clique sur mon lien pour des gemmes gratuites", "dis-moi ton adresse",
+                  "achète des pièces pas chères sur mon site"],
+        "No_Violation": ["joli tir", "suis-moi au château", "qui a la clé bleue", "essayons le niveau suivant",
+                         "j'ai besoin de plus de flèches", "le pont est par là", "quelqu'un peut ouvrir la porte",
+                         "bonne partie à tous", "attends-moi à la tour", "ma connexion est lente aujourd'hui",
+                         "j'ai trouvé un coffre au trésor", "attention au dragon"],
+    },
+    "de": {
+        "Profanity": ["so ein Flapdudel", "potzblitz nochmal", "verflixter Blorkel", "Sohn eines Kekses"],
+        "Bullying": ["du spielst wie eine nasse Kartoffel", "niemand will dich im Team Nudelkopf",
+                     "geh weg du Schnecke", "du bist die schlimmste Rübe der Welt"],
+        "Dating_Sexting": ["schick mir ein Kussfoto", "willst du heute Abend mein Schatzi sein",
+                           "du siehst so süß aus mit dem Avatar", "lass uns ein geheimes Date haben"],
+        "Racist": ["diese Zorblinge sind alle gleich", "geh zurück nach Glorbland", "keine Plinkesen in meiner Lobby",
+                   "Zorblinge sollten nicht mitspielen"],
+        "Other": ["gib mir dein Passwort für gratis Münzen", "klick auf meinen Link für gratis Edelsteine",
+                  "sag mir deine Adresse", "kauf billige Münzen auf meiner Seite"],
+        "No_Violation": ["guter Schuss", "folg mir zur Burg", "wer hat den blauen Schlüssel",
+                         "versuchen wir das nächste Level", "ich brauche mehr Pfeile", "die Brücke ist da drüben",
+                         "kann jemand das Tor öffnen", "gutes Spiel allerseits", "warte auf mich am Turm",
+                         "mein Internet ist heute langsam", "ich habe eine Schatztruhe gefunden",
+                         "pass auf den Drachen auf"],
+    },
+    "pt": {
+        "Profanity": ["que flapdudel", "raios partam o blorco", "caramba zorcas", "filho de uma bolacha"],
+        "Bullying": ["você joga como uma batata molhada", "ninguém te quer no time cabeça de macarrão",
+                     "vai embora lesma", "você é o pior nabo do mundo"],
+        "Dating_Sexting": ["me manda uma foto de beijinho", "quer ser meu docinho esta noite",
+                           "você fica tão fofo com esse avatar", "vamos num encontro secreto"],
+        "Racist": ["esses zorblings são todos iguais", "volta para glorbolândia", "nada de plinkeses na minha sala",
+                   "zorblings não deviam jogar"],
+        "Other": ["me dá sua senha para moedas grátis", "clica no meu link para gemas grátis",
+                  "me diz seu endereço", "compra moedas baratas no meu site"],
+        "No_Violation": ["bom tiro", "me segue até o castelo", "quem tem a chave azul", "vamos tentar o próximo nível",
+                         "preciso de mais flechas", "a ponte fica ali", "alguém pode abrir o portão",
+                         "bom jogo a todos", "me espera na torre", "minha internet está lenta hoje",
+                         "achei um baú do tesouro", "cuidado com o dragão"],
+    },
+}
+
+
+@dataclass
+class Clip:
+    """One planned utterance."""
+
+    utt_id: str
+    language: str
+    voice: str
+    split: str
+    labels: list[str]
+    sentences: list[str]
+    triggers: set[int]  # indices of sentences that carry a trigger phrase
+    prosody: Prosody
+    session: int | None = None
+    text: str = ""
+    duration: float = 0.0
+    start: float | None = None
+    end: float | None = None
+    audio: str = field(default="")
+
+
+def speaker_name(voice: str) -> str:
+    """Speaker id for a voice: ``en-us+f2`` -> ``en-us_f2``."""
+    return voice.replace("+", "_")
+
+
+def _draw_labels(rng: np.random.Generator) -> list[str]:
+    if rng.random() < NO_VIOLATION_SHARE:
+        return ["No_Violation"]
+    names = list(TOXIC_WEIGHTS)
+    weights = np.array([TOXIC_WEIGHTS[n] for n in names])
+    count = 2 if rng.random() < TWO_LABEL_SHARE else 1
+    chosen = rng.choice(len(names), size=count, replace=False, p=weights / weights.sum())
+    return [names[i] for i in sorted(chosen)]
+
+
+def _plan_clip(rng: np.random.Generator, utt_id: str, language: str, split: str) -> Clip:
+    labels = _draw_labels(rng)
+    counts = list(SENTENCE_COUNTS)
+    probs = np.array([SENTENCE_COUNTS[c] for c in counts])
+    toxic = [lab for lab in labels if lab != "No_Violation"]
+    n_sent = max(int(rng.choice(counts, p=probs / probs.sum())), len(toxic))
+    phrases = PHRASES[language]
+    neutral = [str(s) for s in rng.permutation(phrases["No_Violation"])]
+    sentences = [neutral[i % len(neutral)] for i in range(n_sent)]
+    positions = [int(p) for p in rng.choice(n_sent, size=len(toxic), replace=False)]
+    for label, pos in zip(toxic, positions, strict=True):
+        trigger = str(rng.choice(phrases[label]))
+        # Either the trigger alone or attached to the neutral sentence it replaces.
+        sentences[pos] = trigger if rng.random() < 0.5 else f"{sentences[pos]}, {trigger}"
+    voice = str(rng.choice(VOICES[language]))
+    prosody = Prosody(speed=int(rng.integers(150, 200)), pitch=int(rng.integers(35, 65)),
+                      amplitude=int(rng.integers(80, 130)), gap=int(rng.integers(0, 3)))
+    return Clip(utt_id=utt_id, language=language, voice=voice, split=split, labels=labels, sentences=sentences,
+                triggers=set(positions), prosody=prosody)
+
+
+def plan_corpus(seed: int, num_utts: int) -> list[Clip]:
+    """Draw every clip (language, split, labels, words, voice, prosody, sessions) from ``seed``."""
+    if num_utts < 3 * len(LANGUAGES):
+        raise ConfigError(f"--num_utts must be at least {3 * len(LANGUAGES)} (a clip per language and split)")
+    rng = np.random.default_rng(seed)
+    clips: list[Clip] = []
+    for li, language in enumerate(LANGUAGES):
+        n = num_utts // len(LANGUAGES) + (1 if li < num_utts % len(LANGUAGES) else 0)
+        n_dev = max(1, round(SPLIT_FRACTIONS["dev"] * n))
+        n_test = max(1, round(SPLIT_FRACTIONS["test"] * n))
+        splits = ["train"] * (n - n_dev - n_test) + ["dev"] * n_dev + ["test"] * n_test
+        splits = [splits[i] for i in rng.permutation(n)]
+        for k, split in enumerate(splits):
+            clips.append(_plan_clip(rng, f"{language}-{k + 1:05d}", language, split))
+    # Group some clips of the same split into session recordings of 2-3 utterances.
+    session = 0
+    for split in SPLIT_FRACTIONS:
+        members = [c for c in clips if c.split == split]
+        chosen = [members[i] for i in rng.permutation(len(members))[: int(round(SESSION_SHARE * len(members)))]]
+        while len(chosen) >= 2:
+            size = 3 if len(chosen) >= 3 and rng.random() < 0.5 else 2
+            session += 1
+            for clip in chosen[:size]:
+                clip.session = session
+            chosen = chosen[size:]
+    return clips
+
+
+def _synthesize_clip(job: tuple[Clip, Path, float, float]) -> tuple[str, float]:
+    """Speak a clip; while it is longer than ``max_dur`` drop its last sentence without a trigger."""
+    clip, out, min_dur, max_dur = job
+    sentences = list(clip.sentences)
+    triggers = set(clip.triggers)
+    while True:
+        text = ". ".join(sentences) + "."
+        duration = synthesize(text, clip.voice, clip.prosody, out, min_duration=min_dur)
+        droppable = [i for i in range(len(sentences)) if i not in triggers]
+        if duration <= max_dur or not droppable or len(sentences) == 1:
+            return text, duration
+        drop = droppable[-1]
+        sentences.pop(drop)
+        triggers = {i - 1 if i > drop else i for i in triggers}
+
+
+def _fmt(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds:.3f}"
+
+
+def generate(out_dir: str | Path, *, seed: int = 0, num_utts: int = 400, nj: int = 2,
+             min_duration: float = 1.0, max_duration: float = 20.0) -> dict:
+    """Write the mini toxicity corpus to ``out_dir`` (atomically); return its statistics."""
+    check_tools()
+    clips = plan_corpus(seed, num_utts)
+    logger.info("synthesizing %d clips with %d jobs", len(clips), nj)
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        audio_dir = tmp / "audio"
+        pieces_dir = tmp / "pieces"
+        audio_dir.mkdir()
+        pieces_dir.mkdir()
+        jobs = [(c, (pieces_dir if c.session else audio_dir) / f"{c.utt_id}.wav", min_duration, max_duration)
+                for c in clips]
+        for clip, (text, duration) in zip(clips, run_parallel(_synthesize_clip, jobs, nj), strict=True):
+            clip.text, clip.duration = text, duration
+            clip.audio = f"audio/{clip.utt_id}.wav"
+        sessions: dict[int, list[Clip]] = {}
+        for clip in clips:
+            if clip.session:
+                sessions.setdefault(clip.session, []).append(clip)
+        gap_rng = np.random.default_rng([seed, 1])
+        for number, members in sorted(sessions.items()):
+            name = f"audio/session_{number:04d}.wav"
+            gaps = [round(float(g), 2) for g in gap_rng.uniform(0.4, 1.5, size=len(members))]
+            spans = concatenate([pieces_dir / f"{c.utt_id}.wav" for c in members], tmp / name, gaps=gaps)
+            for clip, (start, end) in zip(members, spans, strict=True):
+                clip.audio, clip.start, clip.end = name, start, end
+        shutil.rmtree(pieces_dir)
+        for split in SPLIT_FRACTIONS:
+            rows = ["\t".join(MANIFEST_COLUMNS)]
+            for c in sorted((c for c in clips if c.split == split), key=lambda c: c.utt_id):
+                rows.append("\t".join([c.utt_id, c.audio, _fmt(c.start), _fmt(c.end), c.language, c.text,
+                                       ";".join(c.labels), speaker_name(c.voice)]))
+            (tmp / f"manifest_{split}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return corpus_stats(clips)
+
+
+def corpus_stats(clips: list[Clip]) -> dict:
+    """Counts per split, language and class, and durations."""
+    stats: dict = {"utterances": len(clips), "per_split": {}}
+    for split in SPLIT_FRACTIONS:
+        members = [c for c in clips if c.split == split]
+        per_class = {name: sum(name in c.labels for c in members) for name in CLASSES}
+        per_lang = {lang: sum(c.language == lang for c in members) for lang in LANGUAGES}
+        stats["per_split"][split] = {"total": len(members), "classes": per_class, "languages": per_lang}
+    durations = [c.duration for c in clips]
+    stats["total_duration_s"] = round(float(sum(durations)), 2)
+    stats["min_duration_s"] = round(float(min(durations)), 3)
+    stats["max_duration_s"] = round(float(max(durations)), 3)
+    stats["over_15s"] = sum(d > 15.0 for d in durations)
+    stats["segments"] = sum(c.session is not None for c in clips)
+    return stats
