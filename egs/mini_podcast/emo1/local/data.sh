@@ -1,9 +1,34 @@
 #!/usr/bin/env bash
-# Corpus-specific data preparation: write Kaldi data dirs under data/<set>/
-# (wav.scp, utt2spk, spk2utt, utt2category, optional text, utt2attrs, segments).
-# See voxrecipes/corpora/ for preparers to call, and db.sh for corpus paths.
+# Data preparation of the mini MSP-Podcast corpus. When MSP_PODCAST (db.sh) is
+# empty, a corpus in the real release's layout is generated with espeak-ng under
+# downloads/mini_podcast first; then the real preparer reads it, exactly as it
+# reads the MSP-Podcast release: data/{train,development,test1,test2,test3}.
 set -euo pipefail
+log() {
+    local fname=${BASH_SOURCE[1]##*/}
+    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
+}
 . ./path.sh
 . ./db.sh
-echo "local/data.sh: write the data preparation of this corpus" >&2
-exit 1
+
+python=python3
+seed=0                 # Seed of the generated corpus.
+num_speakers=16        # Voices (speakers) in the generated corpus.
+utts_per_speaker=56    # Utterances per voice.
+nj=2                   # Parallel espeak-ng/sox processes.
+help_message="Usage: $0 [--seed N] [--num_speakers N] [--utts_per_speaker N] [--nj N]"
+. utils/parse_options.sh
+
+if [ -z "${MSP_PODCAST}" ]; then
+    MSP_PODCAST=downloads/mini_podcast
+    if [ ! -f "${MSP_PODCAST}/Labels/labels_consensus.csv" ]; then
+        log "Generating the mini MSP-Podcast corpus into ${MSP_PODCAST}"
+        ${python} -m voxrecipes.bin.generate_mini_podcast --out_dir "${MSP_PODCAST}" \
+            --seed "${seed}" --num_speakers "${num_speakers}" \
+            --utts_per_speaker "${utts_per_speaker}" --nj "${nj}"
+    else
+        log "Using the generated corpus in ${MSP_PODCAST} (remove it to generate again)"
+    fi
+fi
+log "Preparing data dirs from ${MSP_PODCAST}"
+${python} -m voxrecipes.bin.prepare_msp_podcast --corpus_dir "${MSP_PODCAST}" --out_dir data

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Kaldi-style wrapper; see python -m voxrecipes.bin.validate_data_dir --help
+exec python -m voxrecipes.bin.validate_data_dir "$@"
