@@ -1,0 +1,122 @@
+"""LDA + LR backend: numpy reload equals sklearn, prior correction against closed forms."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from voxrecipes.backend.lda_lr import LdaLrModel, fit_lda_lr, score_backend, train_backend
+from voxrecipes.backend.prior import prior_fix, uniform_prior
+from voxrecipes.data.posteriors import read_posteriors
+from voxrecipes.data.table import write_table
+from voxrecipes.errors import DataError
+from voxrecipes.features.arkio import write_ark_scp
+
+
+def gaussian_problem(counts: dict[str, int], dim: int = 20, sep: float = 1.2, seed: int = 0,
+                     noise_seed: int | None = None):
+    """Classes with unit-variance Gaussian embeddings around means drawn with ``seed``; ``counts`` per class.
+
+    ``noise_seed`` draws a new sample of the same classes (same means).
+    """
+    rng = np.random.default_rng(seed)
+    means = {c: rng.normal(0, sep, size=dim) for c in sorted(counts)}
+    noise = rng if noise_seed is None else np.random.default_rng(noise_seed)
+    xs, ys = [], []
+    for c, n in counts.items():
+        xs.append(means[c] + noise.normal(size=(n, dim)))
+        ys += [c] * n
+    return np.vstack(xs), ys
+
+
+IMBALANCED = {"A": 600, "H": 300, "N": 60, "S": 30}
+
+
+def test_numpy_reload_equals_sklearn_predict_proba(tmp_path):
+    x, y = gaussian_problem(IMBALANCED)
+    model, (scaler, lda, lr) = fit_lda_lr(x, y, lda_dim=15, classes=["S", "H", "A", "N"], return_sklearn=True)
+    assert model.lda_scalings.shape[1] == 3  # min(15, K-1)
+    model.save(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["classes.json", "model.npz"]
+    np.load(tmp_path / "m" / "model.npz", allow_pickle=False)  # no pickled objects inside
+    loaded = LdaLrModel.load(tmp_path / "m")
+    assert loaded.classes == ["S", "H", "A", "N"]
+    x_test, _ = gaussian_problem(IMBALANCED, noise_seed=1)
+    ref = lr.predict_proba(lda.transform(scaler.transform(x_test)))
+    perm = [list(lr.classes_).index(c) for c in loaded.classes]
+    np.testing.assert_allclose(loaded.predict_proba(x_test, prior="train"), ref[:, perm], rtol=1e-10, atol=1e-13)
+
+
+def test_binary_problem_matches_sklearn():
+    x, y = gaussian_problem({"A": 80, "B": 20})
+    model, (scaler, lda, lr) = fit_lda_lr(x, y, return_sklearn=True)
+    ref = lr.predict_proba(lda.transform(scaler.transform(x)))
+    np.testing.assert_allclose(model.predict_proba(x, prior="train"), ref, rtol=1e-10, atol=1e-13)
+
+
+def test_bias_shift_equals_closed_form_and_prior_fix():
+    x, y = gaussian_problem(IMBALANCED)
+    model = fit_lda_lr(x, y)
+    counts = np.array([IMBALANCED[c] for c in model.classes], dtype=float)
+    pi = counts / counts.sum()
+    np.testing.assert_allclose(model.train_prior, pi)
+    np.testing.assert_allclose(model.lr_intercept_uniform, model.lr_intercept - np.log(pi) + np.log(1 / 4))
+    p_train = model.predict_proba(x, prior="train")
+    p_uniform = model.predict_proba(x, prior="uniform")
+    closed = (p_train / pi) / (p_train / pi).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(p_uniform, closed, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(prior_fix(p_train, pi, np.full(4, 0.25)), p_uniform, rtol=1e-10, atol=1e-14)
+
+
+def test_uniform_prior_raises_balanced_macro_f1():
+    from sklearn.metrics import f1_score
+
+    x, y = gaussian_problem(IMBALANCED, sep=0.6)
+    model = fit_lda_lr(x, y)
+    x_bal, y_bal = gaussian_problem({c: 300 for c in IMBALANCED}, sep=0.6, noise_seed=7)
+    f1 = {}
+    for prior in ("train", "uniform"):
+        pred = np.array(model.classes)[model.predict_proba(x_bal, prior=prior).argmax(axis=1)]
+        f1[prior] = f1_score(y_bal, pred, average="macro")
+    assert f1["uniform"] > f1["train"] + 0.03, f1
+
+
+def test_prior_fix_zeroes_pseudo_classes():
+    classes = ["A", "S", "H", "U", "F", "D", "C", "N", "O", "X"]
+    target = uniform_prior(classes)
+    np.testing.assert_allclose(target[:8], 1 / 8)
+    assert target[8] == 0 and target[9] == 0
+    rng = np.random.default_rng(0)
+    post = rng.dirichlet(np.ones(10), size=5)
+    train = rng.dirichlet(np.ones(10))
+    fixed = prior_fix(post, train, target)
+    assert np.all(fixed[:, 8:] == 0)
+    np.testing.assert_allclose(fixed.sum(axis=1), 1.0)
+    w = post[:, :8] / train[:8]
+    np.testing.assert_allclose(fixed[:, :8], w / w.sum(axis=1, keepdims=True))
+
+
+def test_train_and_score_cli_path(tmp_path):
+    x, y = gaussian_problem({"A": 40, "H": 30, "N": 20, "O": 10})
+    utts = [f"u{i:03d}" for i in range(len(y))]
+    write_ark_scp(tmp_path / "emb", zip(utts, x.astype(np.float32)))
+    write_table(tmp_path / "utt2category", dict(zip(utts, y)))
+    model = train_backend(tmp_path / "emb.scp", tmp_path / "utt2category", tmp_path / "backend", exclude=["O", "X"])
+    assert model.classes == ["A", "H", "N"]
+    meta = json.loads((tmp_path / "backend" / "classes.json").read_text())
+    assert meta["classes"] == ["A", "H", "N"] and meta["excluded"] == {"O": 10, "X": 0}
+    score_backend(tmp_path / "backend", tmp_path / "emb.scp", tmp_path / "post.txt", prior="uniform")
+    post = read_posteriors(tmp_path / "post.txt")
+    assert post.classes == ["A", "H", "N"] and post.utts == utts
+    np.testing.assert_allclose(post.matrix, model.predict_proba(x.astype(np.float32)), rtol=1e-5, atol=1e-6)
+
+
+def test_train_missing_embedding_names_both_files(tmp_path):
+    x, y = gaussian_problem({"A": 5, "H": 5})
+    utts = [f"u{i:02d}" for i in range(10)]
+    write_ark_scp(tmp_path / "emb", zip(utts[:-1], x[:-1].astype(np.float32)))
+    write_table(tmp_path / "utt2category", dict(zip(utts, y)))
+    with pytest.raises(DataError, match=r"emb\.scp: 1 labelled utterances of .*utt2category have no embedding"):
+        train_backend(tmp_path / "emb.scp", tmp_path / "utt2category", tmp_path / "b")

@@ -1,0 +1,246 @@
+"""LDA + multinomial logistic regression backend with a uniform-prior correction.
+
+The TalTech Odyssey 2024 system (section 3.1) classifies utterance embeddings with
+feature normalisation -> LDA (15 dimensions) -> logistic regression, trained without
+the ``X``/``O`` pseudo-classes, and then "post-processed the trained logistic
+regression model to use uniform prior over the 8 emotion categories, by
+appropriately modifying the biases of the softmax layer".
+
+The correction used here: a discriminatively trained softmax has logits
+``z_k = log p(x|k) + log pi_k + const``, where ``pi_k`` is the class prior the model
+saw. We take ``pi_k`` to be the relative class frequency of the training data (the
+maximum-likelihood estimate of that prior; the paper does not say more) and set
+
+    b'_k = b_k - log(pi_k) + log(1/K),
+
+so that the model's implicit prior becomes uniform. This equals
+:func:`voxrecipes.backend.prior.prior_fix` with a uniform target prior applied to the
+uncorrected posteriors. Both sets of biases are stored, so that scoring can choose
+``--prior uniform`` (corrected) or ``--prior train`` (as trained).
+
+The model is stored without pickle: ``model.npz`` with the affine maps and
+``classes.json`` with the metadata; :meth:`LdaLrModel.load` rebuilds the pipeline in
+numpy and reproduces scikit-learn's ``predict_proba``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from voxrecipes.backend.prior import bias_shift, empirical_prior
+from voxrecipes.errors import DataError
+from voxrecipes.fileio import atomic_write
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model.npz"
+META_FILE = "classes.json"
+ARRAYS = ("scaler_mean", "scaler_scale", "lda_xbar", "lda_scalings", "lr_coef", "lr_intercept",
+          "lr_intercept_uniform", "train_prior", "train_counts")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, computed as scikit-learn does (max subtracted); ``-inf`` logits give 0."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class LdaLrModel:
+    """The fitted affine pipeline: standardise, LDA projection, softmax regression."""
+
+    classes: list[str]
+    scaler_mean: np.ndarray
+    scaler_scale: np.ndarray
+    lda_xbar: np.ndarray
+    lda_scalings: np.ndarray
+    lr_coef: np.ndarray
+    lr_intercept: np.ndarray
+    lr_intercept_uniform: np.ndarray
+    train_prior: np.ndarray
+    train_counts: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ inference
+    def project(self, x: np.ndarray) -> np.ndarray:
+        """Standardise and LDA-project embeddings (n x dim) to (n x lda_dim)."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.scaler_mean.size:
+            raise ValueError(f"expected (n x {self.scaler_mean.size}) embeddings, got {x.shape}")
+        scaled = (x - self.scaler_mean) / self.scaler_scale
+        return (scaled - self.lda_xbar) @ self.lda_scalings
+
+    def logits(self, x: np.ndarray, prior: str = "uniform") -> np.ndarray:
+        """Softmax inputs; ``prior`` 'uniform' uses the corrected biases, 'train' the trained ones."""
+        if prior not in ("uniform", "train"):
+            raise ValueError(f"prior must be 'uniform' or 'train', not {prior!r}")
+        intercept = self.lr_intercept_uniform if prior == "uniform" else self.lr_intercept
+        return self.project(x) @ self.lr_coef.T + intercept
+
+    def predict_proba(self, x: np.ndarray, prior: str = "uniform") -> np.ndarray:
+        """Class posteriors (n x K) in the order of :attr:`classes`."""
+        return softmax(self.logits(x, prior))
+
+    # ------------------------------------------------------------------ storage
+    def save(self, out_dir: str | os.PathLike) -> None:
+        """Write ``model.npz`` and ``classes.json`` (the latter last, as the 'done' marker)."""
+        out_dir = Path(out_dir)
+        buffer = io.BytesIO()
+        np.savez(buffer, **{name: np.asarray(getattr(self, name), dtype=np.float64) for name in ARRAYS})
+        with atomic_write(out_dir / MODEL_FILE, mode="wb") as handle:
+            handle.write(buffer.getvalue())
+        meta = dict(self.meta)
+        meta["classes"] = list(self.classes)
+        with atomic_write(out_dir / META_FILE) as handle:
+            json.dump(meta, handle, indent=2)
+            handle.write("\n")
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike) -> LdaLrModel:
+        """Rebuild a model written by :meth:`save` (no pickle: ``allow_pickle=False``)."""
+        model_dir = Path(model_dir)
+        meta_path, npz_path = model_dir / META_FILE, model_dir / MODEL_FILE
+        for path in (meta_path, npz_path):
+            if not path.is_file():
+                raise DataError(path, None, "model file not found; run train_lda_lr first")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            classes = [str(c) for c in meta["classes"]]
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise DataError(meta_path, None, f"not a backend metadata file: {err}") from None
+        try:
+            with np.load(npz_path, allow_pickle=False) as data:
+                arrays = {name: np.array(data[name]) for name in ARRAYS}
+        except (KeyError, ValueError, OSError) as err:
+            raise DataError(npz_path, None, f"cannot read model arrays: {err}") from None
+        if arrays["lr_coef"].shape[0] != len(classes):
+            raise DataError(npz_path, None, f"{arrays['lr_coef'].shape[0]} output rows for {len(classes)} classes "
+                                            f"in {meta_path}")
+        return cls(classes=classes, meta=meta, **arrays)
+
+
+def fit_lda_lr(x: np.ndarray, labels: Sequence[str], *, lda_dim: int = 15, C: float = 1.0, max_iter: int = 1000,
+               classes: Sequence[str] | None = None, return_sklearn: bool = False):
+    """Fit StandardScaler -> LDA(min(lda_dim, K-1)) -> LogisticRegression on (x, labels).
+
+    ``classes`` fixes the output order (default: sorted class names); it must equal the
+    set of labels. Returns the :class:`LdaLrModel` (and the three fitted sklearn
+    estimators when ``return_sklearn``).
+    """
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    x = np.asarray(x, dtype=np.float64)
+    labels = np.asarray(list(labels))
+    present = sorted(set(labels.tolist()))
+    order = list(classes) if classes is not None else present
+    if sorted(order) != present:
+        raise ValueError(f"classes {order} do not match the training labels {present}")
+    num_classes = len(order)
+    if num_classes < 2:
+        raise ValueError(f"need at least 2 classes to train, found {present}")
+    n_components = max(1, min(lda_dim, num_classes - 1))
+
+    scaler = StandardScaler().fit(x)
+    scaled = scaler.transform(x)
+    lda = LinearDiscriminantAnalysis(n_components=n_components, solver="svd").fit(scaled, labels)
+    projected = lda.transform(scaled)
+    lr = LogisticRegression(C=C, max_iter=max_iter).fit(projected, labels)
+
+    sk_classes = [str(c) for c in lr.classes_]
+    perm = [sk_classes.index(c) for c in order]
+    if num_classes == 2:  # sklearn stores one row for 2 classes: sigmoid(z) == softmax([0, z])
+        coef = np.vstack([np.zeros_like(lr.coef_[0]), lr.coef_[0]])
+        intercept = np.array([0.0, lr.intercept_[0]])
+    else:
+        coef, intercept = lr.coef_, lr.intercept_
+    coef, intercept = coef[perm], intercept[perm]
+
+    counts = np.array([(labels == c).sum() for c in order], dtype=np.float64)
+    train_prior = empirical_prior(labels.tolist(), order)
+    uniform = np.full(num_classes, 1.0 / num_classes)
+    model = LdaLrModel(
+        classes=order,
+        scaler_mean=scaler.mean_.copy(), scaler_scale=scaler.scale_.copy(),
+        lda_xbar=lda.xbar_.copy(), lda_scalings=lda.scalings_[:, :n_components].copy(),
+        lr_coef=np.array(coef, dtype=np.float64), lr_intercept=np.array(intercept, dtype=np.float64),
+        lr_intercept_uniform=bias_shift(intercept, train_prior, uniform),
+        train_prior=train_prior, train_counts=counts,
+        meta={"lda_dim": int(projected.shape[1]), "lda_dim_requested": int(lda_dim), "C": float(C),
+              "embedding_dim": int(x.shape[1]), "num_train": int(x.shape[0]),
+              "train_counts": {c: int(n) for c, n in zip(order, counts)},
+              "prior_correction": "b'_k = b_k - log(pi_k) + log(1/K), pi_k = training class frequency"},
+    )
+    if return_sklearn:
+        return model, (scaler, lda, lr)
+    return model
+
+
+def train_backend(embedding_scp: str | os.PathLike, labels_path: str | os.PathLike, out_dir: str | os.PathLike, *,
+                  exclude: Sequence[str] = (), lda_dim: int = 15, C: float = 1.0, max_iter: int = 1000,
+                  classes: Sequence[str] | None = None) -> LdaLrModel:
+    """Train on the labelled utterances of ``labels_path`` (minus ``exclude`` classes) and save."""
+    from voxrecipes.data.table import read_table
+    from voxrecipes.features.arkio import read_embeddings
+
+    labels = read_table(labels_path)
+    keys, x = read_embeddings(embedding_scp)
+    row = {k: i for i, k in enumerate(keys)}
+    excluded = {c: 0 for c in exclude}
+    use: list[str] = []
+    for utt, label in labels.items():
+        if label in excluded:
+            excluded[label] += 1
+            continue
+        use.append(utt)
+    missing = [u for u in use if u not in row]
+    if missing:
+        raise DataError(embedding_scp, None, f"{len(missing)} labelled utterances of {labels_path} have no "
+                                             f"embedding here (first: '{missing[0]}')")
+    unused = len(keys) - sum(1 for u in labels if u in row)
+    if unused:
+        logger.info("%d embeddings have no label in %s and are not used", unused, labels_path)
+    logger.info("excluded classes: %s", ", ".join(f"{c}={n}" for c, n in excluded.items()) or "none")
+    if not use:
+        raise DataError(labels_path, None, "no training utterances left after excluding " + " ".join(exclude))
+    train_x = x[[row[u] for u in use]]
+    train_y = [labels[u] for u in use]
+    try:
+        model = fit_lda_lr(train_x, train_y, lda_dim=lda_dim, C=C, max_iter=max_iter, classes=classes)
+    except ValueError as err:
+        raise DataError(labels_path, None, str(err)) from None
+    model.meta.update({"embedding_scp": os.fspath(embedding_scp), "labels": os.fspath(labels_path),
+                       "excluded": {c: n for c, n in excluded.items()}})
+    model.save(out_dir)
+    logger.info("trained LDA(%d) + LR on %d utterances, %d classes (%s); priors %s; saved to %s",
+                model.meta["lda_dim"], len(use), len(model.classes), " ".join(model.classes),
+                " ".join(f"{c}={p:.3f}" for c, p in zip(model.classes, model.train_prior)), os.fspath(out_dir))
+    return model
+
+
+def score_backend(model_dir: str | os.PathLike, embedding_scp: str | os.PathLike, out: str | os.PathLike,
+                  prior: str = "uniform") -> None:
+    """Write posteriors of every embedding in ``embedding_scp`` with the class header."""
+    from voxrecipes.data.posteriors import Posteriors, write_posteriors
+    from voxrecipes.features.arkio import read_embeddings
+
+    model = LdaLrModel.load(model_dir)
+    keys, x = read_embeddings(embedding_scp)
+    if x.shape[1] != model.scaler_mean.size:
+        raise DataError(embedding_scp, None, f"embedding dimension {x.shape[1]} but the model in {model_dir} "
+                                             f"expects {model.scaler_mean.size}")
+    post = model.predict_proba(x, prior=prior)
+    write_posteriors(out, Posteriors(keys, model.classes, post))
+    logger.info("scored %d utterances with %s (prior: %s) -> %s", len(keys), os.fspath(model_dir), prior,
+                os.fspath(out))

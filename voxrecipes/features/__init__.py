@@ -1,0 +1,1 @@
+"""voxrecipes.features: frame-level features (log-mel) and utterance statistics embeddings."""
