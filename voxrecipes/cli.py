@@ -13,7 +13,7 @@ import argparse
 import logging
 import shlex
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from voxrecipes.errors import VoxError
 

@@ -9,8 +9,8 @@ the file and line of the first violation.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from voxrecipes.errors import DataError
 from voxrecipes.fileio import atomic_write

@@ -215,6 +215,7 @@ if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
                 --classes ${classes} \
                 --num_bootstrap "${num_bootstrap}" \
                 --seed "${eval_seed}" \
+                --set_name "${dset}" \
                 --out_dir "${_dir}"
         done
     done
@@ -230,7 +231,7 @@ if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
             *) name="LDA+LR (${backend_tag}) prior=${prior}" ;;
         esac
         for dset in ${eval_sets}; do
-            entries+=(--entry "${name}|${dset}=${backend_dir}/${dset}/eval_${prior}/metrics.json")
+            entries+=(--entry "${name}=${backend_dir}/${dset}/eval_${prior}/metrics.json")
         done
     done
     ${python} -m voxrecipes.bin.make_results \
