@@ -35,7 +35,7 @@ check_audio=false     # Open every audio file while validating the data dirs (sl
 fbank_conf=conf/fbank.yaml       # Log-mel options (extract_fbank --config).
 
 # Backend related
-backend_conf=conf/backend.yaml   # LDA + logistic regression options (train_lda_lr --config).
+backend_conf=conf/lda_lr.yaml    # LDA + logistic regression options (train_lda_lr --config).
 backend_tag=""                   # Suffix of the backend directory name; default from the config name.
 priors="train uniform"           # Scoring priors: 'train' keeps the training prior, 'uniform' corrects it.
 
@@ -226,9 +226,9 @@ if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
     entries=()
     for prior in ${priors}; do
         case ${prior} in
-            train) name="LDA+LR (${backend_tag})" ;;
-            uniform) name="LDA+LR (${backend_tag}) + balanced prior" ;;
-            *) name="LDA+LR (${backend_tag}) prior=${prior}" ;;
+            train) name="log-mel stats, ${backend_tag}" ;;
+            uniform) name="log-mel stats, ${backend_tag} + balanced prior" ;;
+            *) name="log-mel stats, ${backend_tag}, prior ${prior}" ;;
         esac
         for dset in ${eval_sets}; do
             entries+=(--entry "${name}=${backend_dir}/${dset}/eval_${prior}/metrics.json")

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Kaldi-style local job dispatcher: run_local.sh [opts] JOB=1:N log.JOB.log command ...
+exec python -m voxrecipes.bin.run_jobs --backend local "$@"

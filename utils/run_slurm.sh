@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Kaldi-style Slurm job dispatcher: run_slurm.sh [--config conf/slurm.conf] [opts] JOB=1:N log.JOB.log command ...
+exec python -m voxrecipes.bin.run_jobs --backend slurm "$@"
