@@ -1,6 +1,6 @@
 # Environment of every recipe: the project's venv, utils/ on PATH, C locale.
 # Sourced by run.sh and the template scripts; recipes link to this file.
-MAIN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+MAIN_ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../.." && pwd)   # resolved through the link
 export MAIN_ROOT
 export PATH="${MAIN_ROOT}/tools/venv/bin:${MAIN_ROOT}/utils:${PATH}"
 export PYTHONPATH="${MAIN_ROOT}${PYTHONPATH:+:${PYTHONPATH}}"
