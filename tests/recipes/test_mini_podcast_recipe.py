@@ -101,6 +101,6 @@ def test_corrupt_audio_stops_the_recipe_with_file_and_line(finished_recipe, tmp_
         Path(path).write_bytes(b"RIFF not a wav file")
         proc = run_recipe(recipe, "--stage", "2", "--stop_stage", "2", "--check_audio", "true")
         assert proc.returncode != 0
-        assert f"data/test2/wav.scp:3:" in proc.stdout + proc.stderr
+        assert "data/test2/wav.scp:3:" in proc.stdout + proc.stderr
     finally:
         Path(path).write_bytes(saved)
