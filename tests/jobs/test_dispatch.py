@@ -176,3 +176,16 @@ def test_parse_options_help_and_config(options_script, tmp_path):
     conf.write_text("stage=4\nstop_stage=6\n")
     proc = _run(options_script, "--config", str(conf), "--stop_stage", "7")
     assert proc.stdout.strip() == "stage=4 stop_stage=7 use_gpu=false opts=[] rest="
+
+
+def test_filter_scp_keeps_and_excludes(tmp_path):
+    (tmp_path / "ids").write_text("b\nd extra\n")
+    (tmp_path / "table").write_text("a 1\nb 2\nc 3\nd 4\n")
+    keep = subprocess.run([str(UTILS / "filter_scp.sh"), "ids", "table"], cwd=tmp_path, env=_env(),
+                          capture_output=True, text=True)
+    drop = subprocess.run([str(UTILS / "filter_scp.sh"), "--exclude", "ids", "table"], cwd=tmp_path, env=_env(),
+                          capture_output=True, text=True)
+    assert keep.stdout == "b 2\nd 4\n" and drop.stdout == "a 1\nc 3\n"
+    missing = subprocess.run([str(UTILS / "filter_scp.sh"), "nope", "table"], cwd=tmp_path, env=_env(),
+                             capture_output=True, text=True)
+    assert missing.returncode == 1 and "nope: id list not found" in missing.stderr
