@@ -12,9 +12,7 @@ setup:
 	$(MAKE) -C tools
 
 demo: setup
-	cd $(DEMO_RECIPE) && ./run.sh
-	@echo
-	@cat $(DEMO_RECIPE)/RESULTS.md
+	cd $(DEMO_RECIPE) && ./run.sh   # its last stage prints RESULTS.md
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests
