@@ -235,7 +235,11 @@ if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
         done
     done
     ${python} -m voxrecipes.bin.make_results \
-        --title "${results_title}" "${entries[@]}" --out RESULTS.md
+        --title "${results_title}" "${entries[@]}" --out RESULTS.md > "${expdir}/make_results.log"
 fi
 
 log "Successfully finished. [elapsed=${SECONDS}s]"
+if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
+    echo
+    cat RESULTS.md
+fi
