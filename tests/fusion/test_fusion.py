@@ -1,0 +1,333 @@
+"""Fusion: system alignment, interpolation grid search, logistic-regression fusion, the prior-fix stage."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from voxrecipes.bin import apply_prior_fix, fuse_posteriors
+from voxrecipes.cli import run
+from voxrecipes.data.posteriors import Posteriors, read_posteriors, write_posteriors
+from voxrecipes.data.table import write_table
+from voxrecipes.errors import DataError
+from voxrecipes.fusion import interpolation
+from voxrecipes.fusion.align import align_systems
+from voxrecipes.fusion.logreg import LogRegFusion, fit_logreg_fusion, make_features
+from voxrecipes.metrics.regression import ccc
+
+
+def two_class_pair(copies: int = 5):
+    """Two systems over classes (P, Q) whose mixture is uniquely best at weight 0.45 of system 1.
+
+    Fused P(Q) = b + w (a - b). Utterances of kind 1 (label Q) are right only for w > 0.425,
+    kind 2 (label P) only for w < 0.475; the rest are right for every w. On the 0.05 grid
+    only w = 0.45 gets both kinds right.
+    """
+    rows1, rows2, labels = [], [], []
+
+    def add(a: float, b: float, label: int, n: int) -> None:
+        for _ in range(n):
+            rows1.append([1 - a, a])
+            rows2.append([1 - b, b])
+            labels.append(label)
+
+    t1, t2 = 0.425, 0.475
+    add(0.9, (0.5 - 0.9 * t1) / (1 - t1), 1, copies)   # right iff w > 0.425
+    add(0.9, (0.5 - 0.9 * t2) / (1 - t2), 0, copies)   # right iff w < 0.475
+    add(0.8, 0.8, 1, 4 * copies)                         # always right
+    add(0.2, 0.2, 0, 4 * copies)
+    return np.array(rows1), np.array(rows2), np.array(labels)
+
+
+def complementary_problem(n_per_class: int, seed: int):
+    """Four classes (g, h): system 1 knows the group g only, system 2 the inner bit h only."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(4), n_per_class)
+    g, h = y // 2, y % 2
+
+    def system(bit: np.ndarray, sharp: float) -> tuple[np.ndarray, np.ndarray]:
+        # noisy evidence for the known bit, pure noise about the other one
+        logit_bit = sharp * (2 * bit - 1) + rng.normal(0, 1.0, size=bit.size)
+        logit_other = rng.normal(0, 0.3, size=bit.size)
+        return logit_bit, logit_other
+
+    lg, lh_noise = system(g, 2.5)
+    lh, lg_noise = system(h, 2.5)
+    classes_g = np.array([0, 0, 1, 1])
+    classes_h = np.array([0, 1, 0, 1])
+    z1 = np.outer(lg, 2 * classes_g - 1) + np.outer(lh_noise, 2 * classes_h - 1)
+    z2 = np.outer(lh, 2 * classes_h - 1) + np.outer(lg_noise, 2 * classes_g - 1)
+    soft = lambda z: np.exp(z - z.max(1, keepdims=True)) / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)  # noqa: E731
+    return soft(z1), soft(z2), y
+
+
+def write_set(tmp_path, name: str, classes, matrices, labels=None, utts=None):
+    """Write one posteriors file per system (``<name>/sysK.txt``) and optionally utt2category."""
+    n = len(matrices[0])
+    utts = utts or [f"utt{i:04d}" for i in range(n)]
+    paths = []
+    for k, m in enumerate(matrices, start=1):
+        path = tmp_path / name / f"sys{k}.txt"
+        write_posteriors(path, Posteriors(utts, list(classes), m))
+        paths.append(str(path))
+    label_path = None
+    if labels is not None:
+        label_path = tmp_path / name / "utt2category"
+        write_table(label_path, {u: classes[int(c)] for u, c in zip(utts, labels)})
+    return paths, str(label_path) if label_path else None
+
+
+# ----------------------------------------------------------------------------- interpolation
+def test_simplex_grid_order_and_size():
+    grid = interpolation.simplex_grid(2, 0.05)
+    assert grid.shape == (21, 2)
+    np.testing.assert_allclose(grid[:, 0], np.arange(21) / 20)
+    np.testing.assert_allclose(grid.sum(1), 1.0)
+    grid3 = interpolation.simplex_grid(3, 0.05)
+    assert grid3.shape == (231, 3)  # C(22, 2)
+    np.testing.assert_allclose(grid3.sum(1), 1.0)
+    assert grid3[0].tolist() == [0.0, 0.0, 1.0] and grid3[-1].tolist() == [1.0, 0.0, 0.0]
+    assert len({tuple(r) for r in np.round(grid3 * 20).astype(int).tolist()}) == 231
+    with pytest.raises(Exception, match="does not divide 1"):
+        interpolation.simplex_grid(2, 0.3)
+
+
+def test_grid_recovers_known_weight():
+    p1, p2, y = two_class_pair()
+    result = interpolation.tune_categories([p1, p2], y, 0.05)
+    assert result.weights.tolist() == pytest.approx([0.45, 0.55])
+    best = int(np.argmax(result.scores))
+    assert np.isclose(result.grid[best, 0], 0.45)
+    assert np.all(np.delete(result.scores, best) < result.scores[best])  # uniquely best
+    assert result.score == pytest.approx(1.0)
+    # the score of every grid point agrees with scikit-learn
+    for w, s in zip(result.grid, result.scores):
+        fused = interpolation.apply(w, [p1, p2])
+        assert s == pytest.approx(f1_score(y, fused.argmax(1), average="macro"))
+
+
+def test_ties_pick_first_in_grid_order_and_three_systems():
+    p1, p2, y = two_class_pair()
+    # identical systems: every weight ties, the first grid point (w1 = 0) wins
+    assert interpolation.tune_categories([p1, p1], y).weights.tolist() == [0.0, 1.0]
+    # a third, useless system (uniform posteriors) next to the pair: still 0.45 / 0.55 / 0
+    uniform = np.full_like(p1, 0.5)
+    result = interpolation.tune_categories([uniform, p1, p2], y)
+    assert result.score == pytest.approx(1.0)
+    assert result.weights[1] / (result.weights[1] + result.weights[2]) == pytest.approx(0.45)
+
+
+def test_apply_rows_sum_to_one_and_checks():
+    p1, p2, _ = complementary_problem(10, 0)
+    fused = interpolation.apply([0.3, 0.7], [p1, p2])
+    np.testing.assert_allclose(fused, 0.3 * p1 + 0.7 * p2)
+    np.testing.assert_allclose(fused.sum(1), 1.0)
+    with pytest.raises(Exception, match="sum to 1"):
+        interpolation.apply([0.3, 0.6], [p1, p2])
+
+
+def test_per_dimension_weights_maximise_ccc():
+    rng = np.random.default_rng(0)
+    y = rng.normal(4, 1, size=(200, 3))
+    s1 = np.column_stack([y[:, 0], rng.normal(4, 1, 200), 0.5 * y[:, 2] + 0.5 * rng.normal(4, 1, 200)])
+    s2 = np.column_stack([rng.normal(4, 1, 200), y[:, 1], 0.5 * y[:, 2] + 0.5 * rng.normal(4, 1, 200)])
+    results = interpolation.tune_attributes([s1, s2], y, 0.05)
+    assert results[0].weights.tolist() == [1.0, 0.0] and results[0].score == pytest.approx(1.0)
+    assert results[1].weights.tolist() == [0.0, 1.0] and results[1].score == pytest.approx(1.0)
+    w = results[2].weights
+    assert 0 < w[0] < 1  # both noisy halves help
+    assert results[2].score == pytest.approx(ccc(y[:, 2], w[0] * s1[:, 2] + w[1] * s2[:, 2]))
+    assert results[2].score >= max(ccc(y[:, 2], s1[:, 2]), ccc(y[:, 2], s2[:, 2]))
+    weights = np.stack([r.weights for r in results])
+    fused = interpolation.apply_per_dim(weights, [s1, s2])
+    np.testing.assert_allclose(fused[:, 0], y[:, 0])
+    np.testing.assert_allclose(fused[:, 1], y[:, 1])
+
+
+# ----------------------------------------------------------------------------- logistic regression
+def test_logreg_beats_single_systems_and_reloads(tmp_path):
+    t1, t2, ty = complementary_problem(150, seed=1)
+    e1, e2, ey = complementary_problem(150, seed=2)
+    classes = ["A", "S", "H", "N"]
+    model, lr = fit_logreg_fusion([t1, t2], ty, classes, ["audio", "text"], return_sklearn=True)
+    assert model.classes == classes
+    assert lr.C == 1.0
+    fused = model.predict_proba([e1, e2])
+    np.testing.assert_allclose(fused.sum(1), 1.0)
+    f_fused = f1_score(ey, fused.argmax(1), average="macro")
+    f_single = [f1_score(ey, p.argmax(1), average="macro") for p in (e1, e2)]
+    assert f_fused > max(f_single) + 0.2, (f_fused, f_single)
+    # numpy reimplementation and the reloaded model equal scikit-learn
+    ref = lr.predict_proba(make_features([e1, e2]))
+    np.testing.assert_allclose(fused, ref, atol=1e-12)
+    model.save(tmp_path / "m")
+    assert not list(tmp_path.glob("m/*.pkl"))
+    with np.load(tmp_path / "m" / "fusion_lr.npz", allow_pickle=False) as data:
+        assert set(data.files) == {"coef", "intercept"}
+    meta = json.loads((tmp_path / "m" / "fusion_lr.json").read_text())
+    assert meta["classes"] == classes and meta["systems"] == ["audio", "text"] and meta["features"] == "log"
+    loaded = LogRegFusion.load(tmp_path / "m")
+    np.testing.assert_allclose(loaded.predict_proba([e1, e2]), ref, atol=1e-12)
+
+
+def test_logreg_binary_and_absent_classes():
+    p1, p2, y = two_class_pair()
+    # 3 posterior columns, the third never labelled: the fuser outputs the 2 learned classes
+    pad = lambda p: np.column_stack([p * 0.99, np.full(len(p), 0.01)])  # noqa: E731
+    model, lr = fit_logreg_fusion([pad(p1), pad(p2)], y, ["P", "Q", "X"], ["a", "b"], return_sklearn=True)
+    assert model.classes == ["P", "Q"] and model.coef.shape == (2, 6)
+    np.testing.assert_allclose(model.predict_proba([pad(p1), pad(p2)]),
+                               lr.predict_proba(make_features([pad(p1), pad(p2)])), atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- alignment errors
+def test_align_reorders_and_rejects_mismatches(tmp_path):
+    p1, p2, _ = complementary_problem(5, 0)
+    utts = [f"u{i:02d}" for i in range(20)]
+    (a,), _ = write_set(tmp_path, "a", "ASHN", [p1], utts=utts)
+    (b,), _ = write_set(tmp_path, "b", "ASHN", [p2], utts=utts)
+    got_utts, classes, mats = align_systems([a, b])
+    assert got_utts == utts and classes == list("ASHN")
+    np.testing.assert_allclose(mats[1], read_posteriors(b).matrix, atol=1e-6)
+
+    (c,), _ = write_set(tmp_path, "c", "ASHN", [p2[:-1]], utts=utts[:-1])
+    with pytest.raises(DataError) as err:
+        align_systems([a, c])
+    assert a in str(err.value) and c in str(err.value) and "'u19'" in str(err.value)
+
+    (d,), _ = write_set(tmp_path, "d", "ASNH", [p2], utts=utts)
+    with pytest.raises(DataError) as err:
+        align_systems([a, d])
+    msg = str(err.value)
+    assert a in msg and d in msg and "position 3" in msg and "'N'" in msg and "'H'" in msg
+
+
+def test_bin_mismatch_exit_1_error_line(tmp_path, capsys):
+    p1, p2, y = complementary_problem(5, 0)
+    tune, labels = write_set(tmp_path, "dev_bal", "ASHN", [p1, p2], labels=y)
+    utts = [f"utt{i:04d}" for i in range(20)]
+    other_utts = utts[:-1] + ["zzz"]
+    (bad,), _ = write_set(tmp_path, "bad", "ASHN", [p2], utts=other_utts)
+    out = tmp_path / "fusion"
+    with pytest.raises(SystemExit) as exc:
+        run(fuse_posteriors.main, fuse_posteriors.get_parser(),
+            ["--method", "interpolation", "--tune", tune[0], bad, "--tune_labels", labels, "--out_dir", str(out)])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    line = [ln for ln in err.splitlines() if ln.startswith("ERROR:")]
+    assert len(line) == 1 and tune[0] in line[0] and bad in line[0] and "'utt0019'" in line[0]
+    assert not out.exists()
+
+    (wrong_classes,), _ = write_set(tmp_path, "wc", ["A", "S", "H", "X"], [p2])
+    with pytest.raises(SystemExit) as exc:
+        run(fuse_posteriors.main, fuse_posteriors.get_parser(),
+            ["--method", "logreg", "--tune", tune[0], wrong_classes, "--tune_labels", labels,
+             "--out_dir", str(out)])
+    assert exc.value.code == 1
+    line = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("ERROR:")][0]
+    assert tune[0] in line and wrong_classes in line and "'X'" in line
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- the stage
+def test_fuse_posteriors_interpolation_weights_json(tmp_path):
+    p1, p2, y = two_class_pair()
+    tune, labels = write_set(tmp_path, "dev_bal", "PQ", [p1, p2], labels=y)
+    e1, e2, _ = two_class_pair(copies=2)
+    test, _ = write_set(tmp_path, "test1", "PQ", [e1, e2])
+    out = tmp_path / "fusion"
+    run(fuse_posteriors.main, fuse_posteriors.get_parser(),
+        ["--method", "interpolation", "--tune", *tune, "--tune_labels", labels, "--out_dir", str(out),
+         "--system_names", "audio", "text", "--apply", f"test1={test[0]},{test[1]}"])
+    report = json.loads((out / "weights.json").read_text())
+    assert report["method"] == "interpolation" and report["step"] == 0.05
+    assert report["weights"] == pytest.approx({"audio": 0.45, "text": 0.55})
+    assert report["systems"] == ["audio", "text"] and report["classes"] == ["P", "Q"]
+    exp_single = {n: f1_score(y, p.argmax(1), average="macro") for n, p in (("audio", p1), ("text", p2))}
+    assert report["tune_macro_f1"]["systems"] == pytest.approx(exp_single)
+    assert report["tune_macro_f1"]["fused"] == pytest.approx(1.0)
+    assert report["applied"] == {"test1": str(out / "test1" / "posteriors.txt")}
+    fused = read_posteriors(out / "test1" / "posteriors.txt")
+    assert fused.classes == ["P", "Q"]
+    np.testing.assert_allclose(fused.matrix.sum(1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(fused.matrix, 0.45 * read_posteriors(test[0]).matrix
+                               + 0.55 * read_posteriors(test[1]).matrix, atol=1e-5)
+
+
+def test_fuse_posteriors_logreg_stage(tmp_path):
+    t1, t2, ty = complementary_problem(100, seed=3)
+    e1, e2, ey = complementary_problem(100, seed=4)
+    tune, labels = write_set(tmp_path, "dev_bal", "ASHN", [t1, t2], labels=ty)
+    test, _ = write_set(tmp_path, "test1", "ASHN", [e1, e2])
+    out = tmp_path / "lr"
+    run(fuse_posteriors.main, fuse_posteriors.get_parser(),
+        ["--method", "logreg", "--tune", *tune, "--tune_labels", labels, "--out_dir", str(out),
+         "--apply", f"test1={test[0]},{test[1]}"])
+    report = json.loads((out / "weights.json").read_text())
+    assert report["C"] == 1.0 and report["model_dir"] == str(out / "model")
+    assert report["tune_macro_f1"]["fused"] > max(report["tune_macro_f1"]["systems"].values()) + 0.2
+    fused = read_posteriors(out / "test1" / "posteriors.txt")
+    np.testing.assert_allclose(fused.matrix.sum(1), 1.0, atol=1e-5)
+    model = LogRegFusion.load(out / "model")
+    ref = model.predict_proba([read_posteriors(p).matrix for p in test])
+    np.testing.assert_allclose(fused.matrix, ref, atol=1e-5)
+    assert f1_score(ey, fused.matrix.argmax(1), average="macro") > max(
+        f1_score(ey, p.argmax(1), average="macro") for p in (e1, e2))
+
+
+def test_fuse_posteriors_attributes_stage(tmp_path):
+    rng = np.random.default_rng(5)
+    y = rng.uniform(1, 7, size=(60, 3))
+    s1 = np.column_stack([y[:, 0], rng.uniform(1, 7, 60), rng.uniform(1, 7, 60)])
+    s2 = np.column_stack([rng.uniform(1, 7, 60), y[:, 1], y[:, 2]])
+    utts = [f"utt{i:04d}" for i in range(60)]
+    tune, _ = write_set(tmp_path, "dev_bal", ["valence", "arousal", "dominance"], [s1, s2], utts=utts)
+    write_table(tmp_path / "utt2attrs", {u: " ".join(f"{v:.6f}" for v in row) for u, row in zip(utts, y)})
+    out = tmp_path / "attr"
+    run(fuse_posteriors.main, fuse_posteriors.get_parser(),
+        ["--method", "interpolation", "--task", "attributes", "--tune", *tune, "--tune_labels",
+         str(tmp_path / "utt2attrs"), "--out_dir", str(out), "--system_names", "text", "audio",
+         "--apply", f"dev_bal={tune[0]},{tune[1]}"])
+    report = json.loads((out / "weights.json").read_text())
+    assert report["weights"]["valence"] == {"text": 1.0, "audio": 0.0}
+    assert report["weights"]["arousal"] == {"text": 0.0, "audio": 1.0}
+    assert report["tune_ccc"]["fused"]["valence"] == pytest.approx(1.0, abs=1e-6)
+    fused = read_posteriors(out / "dev_bal" / "posteriors.txt")
+    np.testing.assert_allclose(fused.matrix[:, :2], y[:, :2], atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- prior fix stage
+def test_apply_prior_fix_closed_form(tmp_path, capsys):
+    classes = ["A", "H", "N", "X"]
+    rng = np.random.default_rng(0)
+    post = rng.dirichlet(np.ones(4), size=6)
+    utts = [f"u{i}" for i in range(6)]
+    src = tmp_path / "post.txt"
+    write_posteriors(src, Posteriors(utts, classes, post))
+    train = {f"t{i:02d}": c for i, c in enumerate(["A"] * 2 + ["H"] * 3 + ["N"] * 10 + ["X"] * 4 + ["O"] * 1)}
+    write_table(tmp_path / "utt2category", train)
+    out = tmp_path / "fixed.txt"
+    run(apply_prior_fix.main, apply_prior_fix.get_parser(),
+        ["--posteriors", str(src), "--train_prior_from", str(tmp_path / "utt2category"), "--out", str(out)])
+    stored = read_posteriors(src).matrix
+    pi = np.array([2, 3, 10, 4]) / 19.0  # O is not a class of the posteriors: ignored
+    u = np.array([1 / 3, 1 / 3, 1 / 3, 0.0])
+    expected = stored * u / pi
+    expected /= expected.sum(1, keepdims=True)
+    got = read_posteriors(out)
+    assert got.classes == classes and got.utts == utts
+    np.testing.assert_allclose(got.matrix, expected, atol=1e-5)
+    assert np.all(got.matrix[:, 3] == 0)
+
+    # a class the training data never saw cannot be moved to a positive target prior
+    write_table(tmp_path / "bad", {"t1": "A", "t2": "H", "t3": "X"})
+    with pytest.raises(SystemExit) as exc:
+        run(apply_prior_fix.main, apply_prior_fix.get_parser(),
+            ["--posteriors", str(src), "--train_prior_from", str(tmp_path / "bad"), "--out", str(tmp_path / "o2")])
+    assert exc.value.code == 1
+    line = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("ERROR:")][0]
+    assert str(tmp_path / "bad") in line and str(src) in line
+    assert not (tmp_path / "o2").exists()

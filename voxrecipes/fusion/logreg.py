@@ -1,0 +1,148 @@
+"""Logistic-regression fusion of several systems' posteriors (TalTech, Odyssey 2024, 3.3.1).
+
+A multinomial logistic regression (L2 penalty, ``C = 1.0`` as in the paper) is trained
+on Dev_bal with the systems' posteriors, concatenated, as input features, and applied to
+the other sets.
+
+Features: the LOG posteriors, ``log(max(p, floor))``, not the raw probabilities. With
+log inputs the fuser is a log-linear (product-of-experts) combination that contains each
+single system exactly (unit weight on its own log posteriors reproduces its softmax) and
+generalises the usual linear calibration of log-likelihood scores (BOSARIS/FoCal); raw
+probabilities squash the confident region where the systems disagree most. The floor
+(:data:`LOG_FLOOR`) keeps columns with probability 0 (e.g. ``O``/``X`` after the prior
+fix) finite. ``features="prob"`` gives the paper's literal raw-posterior variant.
+
+Storage without pickle: ``fusion_lr.npz`` (``coef`` (K x F), ``intercept`` (K)) and
+``fusion_lr.json`` (classes, systems, feature kind, floor, C, ...), the JSON written last.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from voxrecipes.errors import ConfigError, DataError
+from voxrecipes.fileio import atomic_write
+
+MODEL_FILE = "fusion_lr.npz"
+META_FILE = "fusion_lr.json"
+#: Probability floor before the log (posteriors files are written with 6 significant digits).
+LOG_FLOOR = 1e-8
+FEATURES = ("log", "prob")
+
+
+def make_features(matrices: Sequence[np.ndarray], features: str = "log", floor: float = LOG_FLOOR) -> np.ndarray:
+    """Concatenate the systems' (n x K) posteriors into (n x S*K) features (log or raw)."""
+    if features not in FEATURES:
+        raise ConfigError(f"features must be one of {FEATURES}, got '{features}'")
+    x = np.concatenate([np.asarray(m, dtype=np.float64) for m in matrices], axis=1)
+    return np.log(np.maximum(x, floor)) if features == "log" else x
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, numerically stable."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class LogRegFusion:
+    """A trained fuser: ``softmax(x @ coef.T + intercept)`` over :attr:`classes`."""
+
+    classes: list[str]
+    systems: list[str]
+    coef: np.ndarray
+    intercept: np.ndarray
+    features: str = "log"
+    floor: float = LOG_FLOOR
+    meta: dict = field(default_factory=dict)
+
+    def predict_proba(self, matrices: Sequence[np.ndarray]) -> np.ndarray:
+        """Fused (n x len(classes)) posteriors of the systems' posteriors (same order as in training)."""
+        if len(matrices) != len(self.systems):
+            raise ConfigError(f"{len(matrices)} systems given, the fuser was trained on {len(self.systems)}")
+        x = make_features(matrices, self.features, self.floor)
+        if x.shape[1] != self.coef.shape[1]:
+            raise ConfigError(f"{x.shape[1]} input features, the fuser expects {self.coef.shape[1]}")
+        return softmax(x @ self.coef.T + self.intercept)
+
+    def save(self, out_dir: str | os.PathLike) -> None:
+        """Write ``fusion_lr.npz`` and then ``fusion_lr.json`` (the 'done' marker)."""
+        out_dir = Path(out_dir)
+        buffer = io.BytesIO()
+        np.savez(buffer, coef=np.asarray(self.coef, dtype=np.float64),
+                 intercept=np.asarray(self.intercept, dtype=np.float64))
+        with atomic_write(out_dir / MODEL_FILE, mode="wb") as handle:
+            handle.write(buffer.getvalue())
+        meta = dict(self.meta)
+        meta.update(classes=list(self.classes), systems=list(self.systems), features=self.features,
+                    floor=float(self.floor))
+        with atomic_write(out_dir / META_FILE) as handle:
+            json.dump(meta, handle, indent=2)
+            handle.write("\n")
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike) -> LogRegFusion:
+        """Rebuild a fuser written by :meth:`save` (``allow_pickle=False``)."""
+        model_dir = Path(model_dir)
+        meta_path, npz_path = model_dir / META_FILE, model_dir / MODEL_FILE
+        for path in (meta_path, npz_path):
+            if not path.is_file():
+                raise DataError(path, None, "fusion model file not found; run fuse_posteriors --method logreg first")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            classes = [str(c) for c in meta.pop("classes")]
+            systems = [str(s) for s in meta.pop("systems")]
+            features = str(meta.pop("features"))
+            floor = float(meta.pop("floor"))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise DataError(meta_path, None, f"not a fusion metadata file: {err}") from None
+        try:
+            with np.load(npz_path, allow_pickle=False) as data:
+                coef, intercept = np.array(data["coef"]), np.array(data["intercept"])
+        except (KeyError, ValueError, OSError) as err:
+            raise DataError(npz_path, None, f"cannot read fusion arrays: {err}") from None
+        if coef.ndim != 2 or coef.shape[0] != len(classes) or intercept.shape != (len(classes),):
+            raise DataError(npz_path, None, f"coef {coef.shape} / intercept {intercept.shape} do not match "
+                                            f"{len(classes)} classes in {meta_path}")
+        return cls(classes=classes, systems=systems, coef=coef, intercept=intercept, features=features,
+                   floor=floor, meta=meta)
+
+
+def fit_logreg_fusion(matrices: Sequence[np.ndarray], y_true: np.ndarray, classes: Sequence[str],
+                      systems: Sequence[str], *, C: float = 1.0, features: str = "log", max_iter: int = 1000,
+                      return_sklearn: bool = False):
+    """Train the fuser on the tuning set: ``y_true`` are indices into ``classes`` (the posteriors' header).
+
+    Only classes that occur in ``y_true`` can be learned; the fuser outputs those, in
+    header order (Dev_bal: the eight emotions, without ``O``/``X``).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    y_true = np.asarray(y_true, dtype=np.int64)
+    present = sorted(set(y_true.tolist()))
+    if len(present) < 2:
+        raise ValueError(f"need at least 2 classes in the tuning labels, found {len(present)}")
+    x = make_features(matrices, features)
+    lr = LogisticRegression(C=C, max_iter=max_iter).fit(x, y_true)
+    if lr.coef_.shape[0] == 1:  # binary: sklearn keeps one row; sigmoid(z) == softmax([0, z])
+        coef = np.vstack([np.zeros_like(lr.coef_[0]), lr.coef_[0]])
+        intercept = np.array([0.0, lr.intercept_[0]])
+    else:
+        coef, intercept = lr.coef_, lr.intercept_
+    order = [int(c) for c in lr.classes_]  # ascending class indices == header order
+    model = LogRegFusion(classes=[classes[i] for i in order], systems=list(systems),
+                         coef=np.array(coef, dtype=np.float64), intercept=np.array(intercept, dtype=np.float64),
+                         features=features,
+                         meta={"C": float(C), "penalty": "l2", "num_train": int(x.shape[0]),
+                               "num_features": int(x.shape[1]), "input_classes": list(classes)})
+    if return_sklearn:
+        return model, lr
+    return model
