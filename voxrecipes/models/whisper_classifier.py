@@ -1,0 +1,159 @@
+"""Whisper encoder -> projection -> masked mean pooling -> multi-label classifier, with a text-injection head.
+
+The voice-toxicity model of the paper (Section 3.3/3.4): a (pretrained) Whisper encoder,
+a linear projection, mean pooling over the clip's valid frames and a linear classifier
+trained with BCE. For text injection the hidden state of encoder layer i goes through its
+own projection ``text_proj`` to the text-embedding size and is mean pooled: that is the
+paper's ``x = MeanPool(h_proj(l_i(s)))``, aligned with the transcript embedding y by a loss
+of :mod:`voxrecipes.losses.text_injection`.
+
+Inputs are 15 s by default, not Whisper's 30 s: the encoder is rebuilt with
+``max_source_positions = max_seconds * 50`` and keeps the first rows of the pretrained
+position table, so no clip pays for 30 s of attention. transformers' ``WhisperEncoder``
+accepts exactly ``2 * max_source_positions`` mel frames and ignores attention masks, so
+padding frames still take part in self-attention; they are only excluded from the pooled
+mean.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import WhisperConfig, WhisperFeatureExtractor
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from voxrecipes.errors import ConfigError
+from voxrecipes.models.pooling import masked_mean
+
+#: encoder positions per second of audio: 100 mel frames/s, halved by conv2's stride 2
+POSITIONS_PER_SECOND = 50
+#: mel frames per second (hop 160 at 16 kHz)
+MEL_FRAMES_PER_SECOND = 100
+
+
+def _positions(max_seconds: float) -> int:
+    positions = max_seconds * POSITIONS_PER_SECOND
+    if positions <= 0 or int(positions) != positions:
+        raise ConfigError(f"max_seconds must be a positive multiple of 0.02 s, got {max_seconds}")
+    return int(positions)
+
+
+def build_encoder(config_or_path: WhisperConfig | str | os.PathLike, max_seconds: float = 15) -> WhisperEncoder:
+    """A transformers ``WhisperEncoder`` for inputs of ``max_seconds`` (``max_seconds * 50`` positions).
+
+    - ``WhisperConfig``: random weights (sinusoidal position table, as Whisper's init),
+      ``max_source_positions`` overridden; the config passed in is not modified.
+    - a model id or local directory: the pretrained encoder is loaded at its own size (1500
+      positions for OpenAI checkpoints) and copied into an encoder of ``max_seconds``
+      whose position table is the first ``max_seconds * 50`` rows of the pretrained one
+      (``embed_positions`` is an ``nn.Embedding`` in transformers 5.x, frozen).
+    """
+    positions = _positions(max_seconds)
+    if isinstance(config_or_path, WhisperConfig):
+        config = copy.deepcopy(config_or_path)
+        config.max_source_positions = positions
+        return WhisperEncoder(config)
+    from transformers import WhisperForAudioClassification
+
+    # WhisperForAudioClassification holds exactly the encoder (+ a head we drop) and maps
+    # the "model.encoder.*" keys of WhisperModel / WhisperForConditionalGeneration checkpoints.
+    full = WhisperForAudioClassification.from_pretrained(config_or_path).encoder
+    table = full.embed_positions.weight
+    if positions > table.shape[0]:
+        raise ConfigError(
+            f"max_seconds={max_seconds} needs {positions} positions but {config_or_path} has only {table.shape[0]}"
+        )
+    config = copy.deepcopy(full.config)
+    config.max_source_positions = positions
+    encoder = WhisperEncoder(config)
+    state = full.state_dict()
+    state["embed_positions.weight"] = table[:positions].clone()
+    encoder.load_state_dict(state)
+    encoder.embed_positions.requires_grad_(False)
+    return encoder
+
+
+def make_feature_extractor(
+    max_seconds: float = 15, num_mel_bins: int = 80, sampling_rate: int = 16000
+) -> WhisperFeatureExtractor:
+    """Whisper's log-mel front end (n_fft 400, hop 160) padding/truncating to ``max_seconds`` instead of 30 s."""
+    if sampling_rate != 16000:
+        raise ConfigError(f"Whisper features need 16 kHz audio, got sampling_rate={sampling_rate}")
+    _positions(max_seconds)
+    return WhisperFeatureExtractor(
+        feature_size=num_mel_bins, sampling_rate=sampling_rate, hop_length=160, chunk_length=int(max_seconds),
+        n_fft=400, padding_value=0.0,
+    )
+
+
+def extract_features(
+    extractor: WhisperFeatureExtractor, waveforms: Sequence[np.ndarray]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mono 16 kHz waveforms -> (``(B, n_mels, max_seconds*100)`` log-mel features, ``(B,)`` valid mel frames).
+
+    Clips longer than the extractor's length are truncated (chunk them first with
+    :mod:`voxrecipes.data.chunking`); an empty clip is an error.
+    """
+    for i, w in enumerate(waveforms):
+        if np.asarray(w).ndim != 1 or len(w) == 0:
+            raise ValueError(f"waveform {i} must be a non-empty 1-D array, got shape {np.asarray(w).shape}")
+    out = extractor(
+        [np.asarray(w, dtype=np.float32) for w in waveforms], sampling_rate=extractor.sampling_rate,
+        padding="max_length", truncation=True, return_attention_mask=True, return_tensors="pt",
+    )
+    return out["input_features"], out["attention_mask"].sum(dim=1).long()
+
+
+def encoder_lengths(feature_lengths: torch.Tensor, max_positions: int) -> torch.Tensor:
+    """Valid encoder frames for ``feature_lengths`` mel frames: conv2 (kernel 3, stride 2, pad 1) gives ceil(n/2)."""
+    return ((torch.as_tensor(feature_lengths) + 1) // 2).clamp(min=1, max=max_positions)
+
+
+class WhisperTextInjectionClassifier(nn.Module):
+    """Whisper encoder -> Linear(d_model, proj_dim) -> masked mean -> Linear(proj_dim, num_classes).
+
+    ``text_proj`` (Linear(d_model, text_dim)) is the injection head ``h_proj`` of the
+    paper; it is used only in training, when ``forward`` gets an ``injection_layer``.
+    """
+
+    def __init__(self, encoder: WhisperEncoder, num_classes: int = 6, proj_dim: int = 256, text_dim: int = 1024):
+        super().__init__()
+        d_model = encoder.config.d_model
+        self.encoder = encoder
+        self.projector = nn.Linear(d_model, proj_dim)
+        self.classifier = nn.Linear(proj_dim, num_classes)
+        self.text_proj = nn.Linear(d_model, text_dim)
+
+    @property
+    def num_layers(self) -> int:
+        return self.encoder.config.encoder_layers
+
+    def forward(
+        self, input_features: torch.Tensor, feature_lengths: torch.Tensor, injection_layer: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return ``(logits (B, num_classes), x (B, text_dim) or None)``.
+
+        ``feature_lengths`` counts the valid mel frames of each clip. ``injection_layer``:
+        ``None`` (inference, no text head), ``-1`` the encoder's final output (after its
+        final LayerNorm, what the classifier sees), or ``1..num_layers`` the output of that
+        transformer layer (the last one is the same as -1).
+        """
+        need_hidden = injection_layer is not None
+        if need_hidden and not (injection_layer == -1 or 1 <= injection_layer <= self.num_layers):
+            raise ConfigError(f"injection_layer must be -1 or 1..{self.num_layers}, got {injection_layer}")
+        out = self.encoder(input_features, output_hidden_states=need_hidden)
+        last = out.last_hidden_state
+        lengths = encoder_lengths(feature_lengths, last.shape[1]).to(last.device)
+        pooled = masked_mean(self.projector(last), lengths=lengths)
+        logits = self.classifier(pooled)
+        if not need_hidden:
+            return logits, None
+        # hidden_states = (embeddings, layer 1, ..., layer L); transformers 5 stores the final
+        # LayerNorm's output as the last entry.
+        hidden = last if injection_layer == -1 else out.hidden_states[injection_layer]
+        return logits, masked_mean(self.text_proj(hidden), lengths=lengths)
