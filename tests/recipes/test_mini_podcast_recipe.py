@@ -53,9 +53,11 @@ def finished_recipe(tmp_path_factory) -> Path:
 @pytest.mark.recipe
 def test_recipe_writes_expected_files(finished_recipe):
     recipe = finished_recipe
-    for dset in ["train", "development", "test1", "test2", "test3"]:
+    for dset in ["train", "development", "test1", "test2", "test3", "dev_filt", "dev_bal"]:
         assert (recipe / "data" / dset / "wav.scp").is_file()
-    for dset in ["train", "development", "test1", "test2"]:
+    dev_bal = (recipe / "data" / "dev_bal" / "utt2category").read_text().split()[1::2]
+    assert set(dev_bal) <= set(CLASSES) and max(dev_bal.count(c) for c in CLASSES) == 10
+    for dset in ["train", "dev_bal", "dev_filt", "test1", "test2"]:
         n_utts = len((recipe / "data" / dset / "utt2spk").read_text().splitlines())
         feats = (recipe / "dump" / "fbank" / dset / "feats.scp").read_text().splitlines()
         embs = (recipe / "dump" / "stats_embedding" / dset / "embedding.scp").read_text().splitlines()
@@ -63,13 +65,13 @@ def test_recipe_writes_expected_files(finished_recipe):
     backend = recipe / "exp" / "backend_lda_lr"
     assert (backend / "model" / "model.npz").is_file()
     assert "./emo.sh --nj 2 --train_set train" in (backend / "run.sh.log").read_text()
-    for dset in ["development", "test1", "test2"]:
+    for dset in ["dev_bal", "dev_filt", "test1", "test2"]:
         for prior in ["train", "uniform"]:
             header = (backend / dset / f"posteriors_{prior}.txt").read_text().splitlines()[0]
             assert header.split()[0] == "#classes"
             assert (backend / dset / f"eval_{prior}" / "confusion.png").stat().st_size > 1000
     results = (recipe / "RESULTS.md").read_text()
-    assert "balanced prior" in results and "test1" in results
+    assert "balanced prior" in results and "| dev_bal |" in results
 
 
 @pytest.mark.recipe

@@ -4,8 +4,8 @@
 set -euo pipefail
 
 train_set=train
-valid_set=development
-test_sets="development test1 test2"
+valid_set=dev_bal          # tuning set (Dev_bal: balanced over the 8 classes)
+test_sets="dev_filt test1 test2"
 
 ./emo.sh \
     --nj 16 \

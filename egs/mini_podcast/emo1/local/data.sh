@@ -2,7 +2,8 @@
 # Data preparation of the mini MSP-Podcast corpus. When MSP_PODCAST (db.sh) is
 # empty, a corpus in the real release's layout is generated with espeak-ng under
 # downloads/mini_podcast first; then the real preparer reads it, exactly as it
-# reads the MSP-Podcast release: data/{train,development,test1,test2,test3}.
+# reads the MSP-Podcast release: data/{train,development,test1,test2,test3},
+# then the evaluation subsets data/dev_filt and data/dev_bal.
 set -euo pipefail
 log() {
     local fname=${BASH_SOURCE[1]##*/}
@@ -12,11 +13,13 @@ log() {
 . ./db.sh
 
 python=python3
+dev_bal_per_class=10   # Utterances per class in Dev_bal (the mini corpus has 6-38 per class).
+dev_bal_seed=0         # Seed of the Dev_bal draw.
 seed=0                 # Seed of the generated corpus.
 num_speakers=16        # Voices (speakers) in the generated corpus.
 utts_per_speaker=56    # Utterances per voice.
 nj=2                   # Parallel espeak-ng/sox processes.
-help_message="Usage: $0 [--seed N] [--num_speakers N] [--utts_per_speaker N] [--nj N]"
+help_message="Usage: $0 [--seed N] [--num_speakers N] [--utts_per_speaker N] [--nj N] [--dev_bal_per_class N]"
 . utils/parse_options.sh
 
 if [ -z "${MSP_PODCAST}" ]; then
@@ -32,3 +35,7 @@ if [ -z "${MSP_PODCAST}" ]; then
 fi
 log "Preparing data dirs from ${MSP_PODCAST}"
 ${python} -m voxrecipes.bin.prepare_msp_podcast --corpus_dir "${MSP_PODCAST}" --out_dir data
+log "Evaluation subsets of the development set: data/dev_filt (no O, X), data/dev_bal"
+${python} -m voxrecipes.bin.make_eval_subsets --data data/development \
+    --filt_dir data/dev_filt --bal_dir data/dev_bal \
+    --per_class "${dev_bal_per_class}" --seed "${dev_bal_seed}"
