@@ -35,9 +35,11 @@ check_audio=false     # Open every audio file while validating the data dirs (sl
 fbank_conf=conf/fbank.yaml       # Log-mel options (extract_fbank --config).
 
 # Backend related
-backend_conf=conf/lda_lr.yaml    # LDA + logistic regression options (train_lda_lr --config).
-backend_tag=""                   # Suffix of the backend directory name; default from the config name.
-priors="train uniform"           # Scoring priors: 'train' keeps the training prior, 'uniform' corrects it.
+backends="lda_lr"                # Backends on the embeddings: lda_lr (LDA + logistic regression), plda.
+lda_lr_conf=conf/lda_lr.yaml     # LDA + logistic regression options (train_lda_lr --config).
+plda_conf=conf/plda.yaml         # PLDA options (train_plda --config).
+priors="train uniform"           # lda_lr scoring priors: 'train' keeps the training prior, 'uniform' corrects it.
+embedding_name="log-mel stats"   # Name of the embeddings in RESULTS.md.
 
 # Evaluation related
 classes="A S H U F D C N"        # Classes scored by macro-F1 (O and X are not among them).
@@ -70,9 +72,11 @@ Options:
     --fbank_conf     # Log-mel options (default="${fbank_conf}").
 
     # Backend related
-    --backend_conf   # LDA + logistic regression options (default="${backend_conf}").
-    --backend_tag    # Suffix of the backend directory (default="${backend_tag}").
-    --priors         # Priors to score with, 'train' and/or 'uniform' (default="${priors}").
+    --backends       # Backends: lda_lr and/or plda (default="${backends}").
+    --lda_lr_conf    # LDA + logistic regression options (default="${lda_lr_conf}").
+    --plda_conf      # PLDA options (default="${plda_conf}").
+    --priors         # lda_lr priors to score with, 'train' and/or 'uniform' (default="${priors}").
+    --embedding_name # Name of the embeddings in RESULTS.md (default="${embedding_name}").
 
     # Evaluation related
     --classes        # Classes scored by macro-F1 (default="${classes}").
@@ -90,8 +94,8 @@ Stages:
     2: validation of the data dirs and utt2dur
     3: log-mel features, ${nj} parallel jobs per set
     4: utterance statistics embeddings (mean and standard deviation of log-mel)
-    5: backend training: standardisation + LDA + logistic regression
-    6: scoring: posteriors with each prior of --priors
+    5: backend training: standardisation + LDA + logistic regression, and/or PLDA
+    6: scoring: posteriors (lda_lr: with each prior of --priors; plda: flat prior)
     7: evaluation: macro-F1, per-class F1, bootstrap CIs, confusion matrices
     8: RESULTS.md
 EOF_HELP
@@ -114,12 +118,27 @@ fi
 
 eval_sets=$(echo "${valid_set} ${test_sets}" | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
 all_sets="${train_set} ${eval_sets}"
-if [ -z "${backend_tag}" ]; then
-    backend_tag=$(basename "${backend_conf}" .yaml)
-fi
 featdir=${dumpdir}/fbank
 embdir=${dumpdir}/stats_embedding
-backend_dir=${expdir}/backend_${backend_tag}
+
+# The posteriors each backend writes: posteriors_<tag>.txt, one tag per scoring variant.
+score_tags() {
+    case $1 in
+        lda_lr) echo "${priors}" ;;
+        plda) echo "flat" ;;
+        *) log "Error: unknown backend '$1' (lda_lr or plda)"; exit 2 ;;
+    esac
+}
+# The system name of a backend and scoring variant in RESULTS.md.
+system_name() {
+    case $1/$2 in
+        lda_lr/train) echo "${embedding_name} + LDA/LR" ;;
+        lda_lr/uniform) echo "${embedding_name} + LDA/LR + balanced prior" ;;
+        plda/flat) echo "${embedding_name} + PLDA" ;;
+        *) echo "${embedding_name} + $1 ($2)" ;;
+    esac
+}
+for backend in ${backends}; do score_tags "${backend}" > /dev/null; done
 
 # Records the command that made an experiment directory in it.
 save_command() {
@@ -178,45 +197,56 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ]; then
 fi
 
 if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ]; then
-    log "Stage 5: Backend training (${backend_conf}) on ${train_set}: ${backend_dir}"
-    save_command "${backend_dir}"
-    ${train_cmd} "${backend_dir}/log/train_lda_lr.log" \
-        ${python} -m voxrecipes.bin.train_lda_lr \
-            --config "${backend_conf}" \
-            --embedding_scp "${embdir}/${train_set}/embedding.scp" \
-            --labels "data/${train_set}/utt2category" \
-            --out_dir "${backend_dir}/model"
+    for backend in ${backends}; do
+        _dir=${expdir}/backend_${backend}
+        _conf=${lda_lr_conf}
+        [ "${backend}" = plda ] && _conf=${plda_conf}
+        log "Stage 5: Backend training: ${backend} (${_conf}) on ${train_set}: ${_dir}"
+        save_command "${_dir}"
+        ${train_cmd} "${_dir}/log/train_${backend}.log" \
+            ${python} -m "voxrecipes.bin.train_${backend}" \
+                --config "${_conf}" \
+                --embedding_scp "${embdir}/${train_set}/embedding.scp" \
+                --labels "data/${train_set}/utt2category" \
+                --out_dir "${_dir}/model"
+    done
 fi
 
 if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ]; then
-    log "Stage 6: Scoring ${eval_sets}with priors: ${priors}"
-    for dset in ${eval_sets}; do
-        for prior in ${priors}; do
-            _dir=${backend_dir}/${dset}
-            ${train_cmd} "${_dir}/log/score_lda_lr_${prior}.log" \
-                ${python} -m voxrecipes.bin.score_lda_lr \
-                    --model_dir "${backend_dir}/model" \
-                    --embedding_scp "${embdir}/${dset}/embedding.scp" \
-                    --prior "${prior}" \
-                    --out "${_dir}/posteriors_${prior}.txt"
+    log "Stage 6: Scoring ${eval_sets}with: ${backends}"
+    for backend in ${backends}; do
+        _bdir=${expdir}/backend_${backend}
+        for dset in ${eval_sets}; do
+            for tag in $(score_tags "${backend}"); do
+                opts=""
+                [ "${backend}" = lda_lr ] && opts="--prior ${tag}"
+                # shellcheck disable=SC2086
+                ${train_cmd} "${_bdir}/${dset}/log/score_${backend}_${tag}.log" \
+                    ${python} -m "voxrecipes.bin.score_${backend}" ${opts} \
+                        --model_dir "${_bdir}/model" \
+                        --embedding_scp "${embdir}/${dset}/embedding.scp" \
+                        --out "${_bdir}/${dset}/posteriors_${tag}.txt"
+            done
         done
     done
 fi
 
 if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
     log "Stage 7: Evaluation of ${eval_sets}"
-    for dset in ${eval_sets}; do
-        for prior in ${priors}; do
-            _dir=${backend_dir}/${dset}/eval_${prior}
-            # shellcheck disable=SC2086
-            ${python} -m voxrecipes.bin.evaluate_classification \
-                --posteriors "${backend_dir}/${dset}/posteriors_${prior}.txt" \
-                --labels "data/${dset}/utt2category" \
-                --classes ${classes} \
-                --num_bootstrap "${num_bootstrap}" \
-                --seed "${eval_seed}" \
-                --set_name "${dset}" \
-                --out_dir "${_dir}"
+    for backend in ${backends}; do
+        _bdir=${expdir}/backend_${backend}
+        for dset in ${eval_sets}; do
+            for tag in $(score_tags "${backend}"); do
+                # shellcheck disable=SC2086
+                ${python} -m voxrecipes.bin.evaluate_classification \
+                    --posteriors "${_bdir}/${dset}/posteriors_${tag}.txt" \
+                    --labels "data/${dset}/utt2category" \
+                    --classes ${classes} \
+                    --num_bootstrap "${num_bootstrap}" \
+                    --seed "${eval_seed}" \
+                    --set_name "${dset}" \
+                    --out_dir "${_bdir}/${dset}/eval_${tag}"
+            done
         done
     done
 fi
@@ -224,14 +254,12 @@ fi
 if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
     log "Stage 8: RESULTS.md"
     entries=()
-    for prior in ${priors}; do
-        case ${prior} in
-            train) name="log-mel stats, ${backend_tag}" ;;
-            uniform) name="log-mel stats, ${backend_tag} + balanced prior" ;;
-            *) name="log-mel stats, ${backend_tag}, prior ${prior}" ;;
-        esac
-        for dset in ${eval_sets}; do
-            entries+=(--entry "${name}=${backend_dir}/${dset}/eval_${prior}/metrics.json")
+    for backend in ${backends}; do
+        for tag in $(score_tags "${backend}"); do
+            name=$(system_name "${backend}" "${tag}")
+            for dset in ${eval_sets}; do
+                entries+=(--entry "${name}=${expdir}/backend_${backend}/${dset}/eval_${tag}/metrics.json")
+            done
         done
     done
     ${python} -m voxrecipes.bin.make_results \
