@@ -70,14 +70,18 @@ def test_recipe_writes_expected_files(finished_recipe):
             header = (backend / dset / f"posteriors_{prior}.txt").read_text().splitlines()[0]
             assert header.split()[0] == "#classes"
             assert (backend / dset / f"eval_{prior}" / "confusion.png").stat().st_size > 1000
+    plda = recipe / "exp" / "backend_plda"
+    assert (plda / "model" / "plda.npz").is_file()
+    for dset in ["dev_bal", "dev_filt", "test1", "test2"]:
+        assert (plda / dset / "eval_flat" / "metrics.json").is_file()
     results = (recipe / "RESULTS.md").read_text()
-    assert "balanced prior" in results and "| dev_bal |" in results
+    assert "balanced prior" in results and "| dev_bal |" in results and "+ PLDA |" in results
 
 
 @pytest.mark.recipe
-def test_recipe_macro_f1_above_floor(finished_recipe):
-    metrics = json.loads((finished_recipe / "exp" / "backend_lda_lr" / "test1" / "eval_uniform" /
-                          "metrics.json").read_text())
+@pytest.mark.parametrize("system", ["backend_lda_lr/test1/eval_uniform", "backend_plda/test1/eval_flat"])
+def test_recipe_macro_f1_above_floor(finished_recipe, system):
+    metrics = json.loads((finished_recipe / "exp" / system / "metrics.json").read_text())
     assert metrics["classes"] == CLASSES
     assert metrics["macro_f1"] > MACRO_F1_FLOOR
     low, high = metrics["macro_f1_ci"]

@@ -191,31 +191,9 @@ def train_backend(embedding_scp: str | os.PathLike, labels_path: str | os.PathLi
                   exclude: Sequence[str] = (), lda_dim: int = 15, C: float = 1.0, max_iter: int = 1000,
                   classes: Sequence[str] | None = None) -> LdaLrModel:
     """Train on the labelled utterances of ``labels_path`` (minus ``exclude`` classes) and save."""
-    from voxrecipes.data.table import read_table
-    from voxrecipes.features.arkio import read_embeddings
+    from voxrecipes.backend.training_data import labelled_embeddings
 
-    labels = read_table(labels_path)
-    keys, x = read_embeddings(embedding_scp)
-    row = {k: i for i, k in enumerate(keys)}
-    excluded = {c: 0 for c in exclude}
-    use: list[str] = []
-    for utt, label in labels.items():
-        if label in excluded:
-            excluded[label] += 1
-            continue
-        use.append(utt)
-    missing = [u for u in use if u not in row]
-    if missing:
-        raise DataError(embedding_scp, None, f"{len(missing)} labelled utterances of {labels_path} have no "
-                                             f"embedding here (first: '{missing[0]}')")
-    unused = len(keys) - sum(1 for u in labels if u in row)
-    if unused:
-        logger.info("%d embeddings have no label in %s and are not used", unused, labels_path)
-    logger.info("excluded classes: %s", ", ".join(f"{c}={n}" for c, n in excluded.items()) or "none")
-    if not use:
-        raise DataError(labels_path, None, "no training utterances left after excluding " + " ".join(exclude))
-    train_x = x[[row[u] for u in use]]
-    train_y = [labels[u] for u in use]
+    use, train_x, train_y, excluded = labelled_embeddings(embedding_scp, labels_path, exclude)
     try:
         model = fit_lda_lr(train_x, train_y, lda_dim=lda_dim, C=C, max_iter=max_iter, classes=classes)
     except ValueError as err:

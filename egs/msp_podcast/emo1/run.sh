@@ -12,4 +12,5 @@ test_sets="dev_filt test1 test2"
     --train_set "${train_set}" \
     --valid_set "${valid_set}" \
     --test_sets "${test_sets}" \
+    --backends "lda_lr plda" \
     --results_title "MSP-Podcast 1.11, emotion categories" "$@"
