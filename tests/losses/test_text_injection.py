@@ -64,27 +64,31 @@ def test_bad_shapes_and_no_process_group():
         contrastive_injection_loss(torch.randn(3, 4), torch.randn(3, 4), gather_all_ranks=True)
 
 
-def _worker(rank: int, world: int, init_file: str, x: torch.Tensor, y: torch.Tensor, tau: float, out_dir: str):
+def _worker(rank: int, world: int, init_file: str, x: torch.Tensor, y: torch.Tensor, tau: float, out_dir: str,
+            sizes: list[int]):
     import torch.distributed as dist
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        n = x.shape[0] // world
+        start, stop = sum(sizes[:rank]), sum(sizes[:rank + 1])
         for reduction in ("sum", "mean"):
-            xl = x[rank * n:(rank + 1) * n].clone().requires_grad_(True)
-            yl = y[rank * n:(rank + 1) * n].clone().requires_grad_(True)
+            xl = x[start:stop].clone().requires_grad_(True)
+            yl = y[start:stop].clone().requires_grad_(True)
             loss = contrastive_injection_loss(xl, yl, tau=tau, gather_all_ranks=True, reduction=reduction)
-            loss.backward()
+            # ESPnet's trainer weights a rank's mean loss by its share of the global batch (n_r / N).
+            weight = 1.0 if reduction == "sum" else (stop - start) / x.shape[0]
+            (loss * weight).backward()
             torch.save({"loss": loss.detach(), "gx": xl.grad, "gy": yl.grad}, f"{out_dir}/{reduction}_{rank}.pt")
     finally:
         dist.destroy_process_group()
 
 
-def test_gather_all_ranks_gradients_equal_single_process(tmp_path):
+@pytest.mark.parametrize("sizes", [[4, 4], [5, 3]])
+def test_gather_all_ranks_gradients_equal_single_process(tmp_path, sizes):
     world, tau = 2, 0.5
     torch.manual_seed(0)
     x, y = torch.randn(8, 6, dtype=torch.float64), torch.randn(8, 6, dtype=torch.float64)
-    mp.spawn(_worker, args=(world, str(tmp_path / "init"), x, y, tau, str(tmp_path)), nprocs=world, join=True)
+    mp.spawn(_worker, args=(world, str(tmp_path / "init"), x, y, tau, str(tmp_path), sizes), nprocs=world, join=True)
     for reduction in ("sum", "mean"):
         xs, ys = x.clone().requires_grad_(True), y.clone().requires_grad_(True)
         full = contrastive_injection_loss(xs, ys, tau=tau, reduction=reduction)
@@ -94,15 +98,16 @@ def test_gather_all_ranks_gradients_equal_single_process(tmp_path):
         gy = torch.cat([p["gy"] for p in parts])
         # "sum": per-rank losses add up to the full-batch loss, and each rank's input gradient
         # (the gather's backward already summed the other ranks' terms) is the full-batch gradient.
-        # "mean": each rank divides by its local N/world anchors, so gradients are world x the full mean's.
-        scale = 1.0 if reduction == "sum" else float(world)
-        torch.testing.assert_close(gx, scale * xs.grad)
-        torch.testing.assert_close(gy, scale * ys.grad)
-        loss_sum = sum(p["loss"] for p in parts)
-        torch.testing.assert_close(loss_sum, full.detach() * scale)
+        # "mean": a rank's mean over its n_r anchors, weighted by n_r / N as ESPnet's trainer does, gives
+        # the full-batch mean's gradients however unevenly the batch is split.
+        torch.testing.assert_close(gx, xs.grad)
+        torch.testing.assert_close(gy, ys.grad)
+        if reduction == "sum":
+            torch.testing.assert_close(sum(p["loss"] for p in parts), full.detach())
         if reduction == "sum":
             grad_x_sum = gx
     # guard the test's power: rank 0 alone, without the other rank's negatives, gives a different gradient
-    x0 = x[:4].clone().requires_grad_(True)
-    contrastive_injection_loss(x0, y[:4], tau=tau).backward()
-    assert not torch.allclose(x0.grad, grad_x_sum[:4], atol=1e-3)
+    n0 = sizes[0]
+    x0 = x[:n0].clone().requires_grad_(True)
+    contrastive_injection_loss(x0, y[:n0], tau=tau).backward()
+    assert not torch.allclose(x0.grad, grad_x_sum[:n0], atol=1e-3)

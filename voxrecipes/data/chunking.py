@@ -7,7 +7,7 @@ the encoder busy instead of running one short clip at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -35,11 +35,14 @@ def chunk_bounds(num_samples: int, sr: int, chunk_s: float = 15, stride_s: float
 
 
 def batch_chunks(
-    clips: Mapping[str, np.ndarray], sr: int, chunk_s: float = 15, stride_s: float = 15, batch_size: int = 8
+    clips: Mapping[str, np.ndarray] | Iterable[tuple[str, np.ndarray]], sr: int, chunk_s: float = 15,
+    stride_s: float = 15, batch_size: int = 8
 ) -> Iterator[tuple[list[np.ndarray], list[tuple[str, int]]]]:
     """Yield ``(waveforms, owners)`` batches of up to ``batch_size`` chunks taken across clips.
 
-    Clips are visited in sorted utterance-id order and their chunks in time order;
+    ``clips`` is a mapping (visited in sorted utterance-id order) or an iterable of
+    ``(utt, waveform)`` pairs (visited as they come, so a whole test set never has to be
+    in memory, e.g. :func:`voxrecipes.data.audio.iter_audio`). Chunks come in time order;
     ``owners[k] = (utt, chunk_index)`` names the clip and chunk of ``waveforms[k]`` (a view
     into the clip's 1-D array). A batch may mix chunks of several clips.
     """
@@ -47,8 +50,9 @@ def batch_chunks(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     waves: list[np.ndarray] = []
     owners: list[tuple[str, int]] = []
-    for utt in sorted(clips):
-        wav = np.asarray(clips[utt])
+    pairs = ((utt, clips[utt]) for utt in sorted(clips)) if isinstance(clips, Mapping) else clips
+    for utt, wav in pairs:
+        wav = np.asarray(wav)
         if wav.ndim != 1:
             raise ValueError(f"{utt}: expected a mono 1-D waveform, got shape {wav.shape}")
         if len(wav) == 0:

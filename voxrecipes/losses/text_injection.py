@@ -41,32 +41,37 @@ def mse_injection_loss(x: torch.Tensor, y: torch.Tensor, reduction: str = "mean"
 
 
 class _GatherWithGrad(torch.autograd.Function):
-    """All-gather along dim 0 whose backward hands each rank the sum over ranks of the gradients of its slice.
+    """All-gather of rows along dim 0 whose backward hands each rank the sum over ranks of its slice's gradients.
 
-    ``torch.distributed.nn.functional.all_gather`` does the same but is deprecated in torch
-    2.12 and, on gloo, implements its backward with ``all_to_all``, which aborts the
-    process for float64 tensors; an ``all_reduce`` of the (small, N x D) gradient works
-    for every backend and dtype.
+    Ranks may hold different numbers of rows (the last batch of an epoch seldom splits
+    evenly): each rank pads to the largest count for the collective and the padding is
+    cut out again, so the result is the plain concatenation in rank order.
+    ``torch.distributed.nn.functional.all_gather`` is not used: it is deprecated in torch
+    2.12, needs equal sizes and, on gloo, implements its backward with ``all_to_all``,
+    which aborts the process for float64 tensors; an ``all_reduce`` of the (small, N x D)
+    gradient works for every backend and dtype.
     """
 
     @staticmethod
-    def forward(ctx, t: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, t: torch.Tensor, sizes: list[int]) -> torch.Tensor:
         import torch.distributed as dist
 
-        t = t.contiguous()
-        parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
-        dist.all_gather(parts, t)
-        ctx.rows = t.shape[0]
-        return torch.cat(parts, dim=0)
+        rank, most = dist.get_rank(), max(sizes)
+        padded = torch.zeros((most, *t.shape[1:]), dtype=t.dtype, device=t.device)
+        padded[:t.shape[0]] = t
+        parts = [torch.empty_like(padded) for _ in sizes]
+        dist.all_gather(parts, padded)
+        ctx.start = sum(sizes[:rank])
+        ctx.rows = sizes[rank]
+        return torch.cat([p[:n] for p, n in zip(parts, sizes)], dim=0)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         import torch.distributed as dist
 
         grad = grad.contiguous().clone()
         dist.all_reduce(grad, op=dist.ReduceOp.SUM)
-        start = dist.get_rank() * ctx.rows
-        return grad[start:start + ctx.rows]
+        return grad[ctx.start:ctx.start + ctx.rows], None
 
 
 def _gather_with_grad(t: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -74,15 +79,14 @@ def _gather_with_grad(t: torch.Tensor) -> tuple[torch.Tensor, int]:
 
     The backward sums the gradients every rank computed for a rank's slice and hands the
     sum back to that rank, so a negative drawn on another rank still trains the model
-    that produced it. All ranks must hold the same number of rows (checked).
+    that produced it.
     """
     import torch.distributed as dist
 
-    sizes = [torch.zeros(1, dtype=torch.long, device=t.device) for _ in range(dist.get_world_size())]
-    dist.all_gather(sizes, torch.tensor([t.shape[0]], device=t.device))
-    if len({int(s) for s in sizes}) != 1:
-        raise ValueError(f"gather_all_ranks needs the same batch size on every rank, got {[int(s) for s in sizes]}")
-    return _GatherWithGrad.apply(t), dist.get_rank() * t.shape[0]
+    counts = [torch.zeros(1, dtype=torch.long, device=t.device) for _ in range(dist.get_world_size())]
+    dist.all_gather(counts, torch.tensor([t.shape[0]], device=t.device))
+    sizes = [int(c) for c in counts]
+    return _GatherWithGrad.apply(t, sizes), sum(sizes[:dist.get_rank()])
 
 
 def contrastive_injection_loss(
@@ -112,9 +116,10 @@ def contrastive_injection_loss(
     covers its own anchors only; the sum over ranks of the ``"sum"`` losses is the
     single-process loss on the concatenated batch, and the gradient w.r.t. a rank's own
     inputs (after the gather's backward sums the other ranks' contributions) equals the
-    single-process gradient of those rows. With ``"mean"`` the input gradients are
-    world_size times the single-process mean-loss gradients, which DDP's averaging of
-    parameter gradients over ranks divides out again.
+    single-process gradient of those rows. With ``"mean"``, weighting each rank's loss by
+    its share of the global batch (``n_r / N``, what ESPnet's trainer does with the weight
+    a model returns) gives the single-process mean-loss gradients, also when the batch
+    splits unevenly over the ranks.
     """
     _check_pair(x, y)
     if reduction not in _REDUCTIONS:
