@@ -1,0 +1,49 @@
+"""Evaluate multi-label toxicity scores against a data directory: AP per class, mAP over the toxic classes,
+95% bootstrap CIs (resamples of utterances), the same per language (utt2lang) and the counts.
+Writes <out_dir>/metrics.json (atomically; nothing is written when an input is bad).
+
+The scores file has the header '#classes <c1> <c2> ...' and one row of per-class (sigmoid)
+probabilities per utterance; every utterance of <data>/utt2labels needs a row, extra rows are
+ignored (and counted).
+
+Example::
+
+    python -m voxrecipes.bin.evaluate_toxicity --scores exp/whisper_contrastive/test/scores.txt \\
+        --data data/test --out_dir exp/whisper_contrastive/test \\
+        --ap_classes Profanity Dating_Sexting Racist Bullying --num_bootstrap 1000 --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from voxrecipes.cli import run
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evaluate_toxicity", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scores", required=True, help="scores file ('#classes ...' header, one row per utterance)")
+    parser.add_argument("--data", required=True, help="data directory with utt2labels (and utt2lang for the "
+                                                      "per-language breakdown)")
+    parser.add_argument("--out_dir", required=True, help="where metrics.json goes")
+    parser.add_argument("--ap_classes", nargs="+", default=["Profanity", "Dating_Sexting", "Racist", "Bullying"],
+                        help="classes averaged into mAP, in table order (default: the paper's four toxic classes)")
+    parser.add_argument("--num_bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
+    parser.add_argument("--alpha", type=float, default=5.0,
+                        help="the CI spans the alpha/2 to 100-alpha/2 percentiles (5: a 95%% CI)")
+    parser.add_argument("--set_name", default=None, help="name of the evaluation set (default: the data dir's name)")
+    return parser
+
+
+def main(args: argparse.Namespace) -> None:
+    from voxrecipes.metrics.toxicity import evaluate_toxicity, write_metrics
+
+    metrics = evaluate_toxicity(args.scores, args.data, ap_classes=args.ap_classes, num_bootstrap=args.num_bootstrap,
+                                seed=args.seed, alpha=args.alpha, set_name=args.set_name)
+    write_metrics(metrics, args.out_dir)
+
+
+if __name__ == "__main__":
+    run(main, get_parser())
