@@ -1,0 +1,233 @@
+"""The toxicity training task: dump, crops, collation, data checks, an ESPnet training run, reload, scoring, DDP."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+
+from voxrecipes.data.dump import dump_audio
+from voxrecipes.data.table import write_table
+from voxrecipes.errors import DataError
+from voxrecipes.tasks.toxicity import ClipCrop, WhisperCollate
+
+CLASSES = ["Profanity", "Bullying", "Dating_Sexting", "Racist", "Other", "No_Violation"]
+SR = 16000
+# Each toxic class is a tone; No_Violation clips are noise only. A clip can carry two tones.
+TONES = {"Profanity": 300.0, "Bullying": 700.0, "Dating_Sexting": 1100.0, "Racist": 1900.0, "Other": 2600.0}
+
+
+def make_data_dir(root: Path, name: str, n: int, seed: int, durations=(1.5, 4.0)) -> Path:
+    rng = np.random.default_rng(seed)
+    data = root / name
+    (root / "audio").mkdir(parents=True, exist_ok=True)
+    wav_scp, utt2spk, labels, text, lang = {}, {}, {}, {}, {}
+    for i in range(n):
+        utt = f"spk{i % 4}-{name}{i:03d}"
+        k = i % 6
+        chosen = [CLASSES[k]] if k < 5 else ["No_Violation"]
+        if k < 5 and i % 7 == 0:
+            chosen.append(CLASSES[(k + 2) % 5])
+        dur = rng.uniform(*durations)
+        t = np.arange(int(dur * SR)) / SR
+        wave = 0.05 * rng.standard_normal(len(t))
+        for c in chosen:
+            if c in TONES:
+                wave += 0.3 * np.sin(2 * np.pi * TONES[c] * t)
+        path = root / "audio" / f"{utt}.wav"
+        sf.write(path, wave.astype(np.float32), SR)
+        wav_scp[utt], utt2spk[utt] = str(path), f"spk{i % 4}"
+        labels[utt] = " ".join(sorted(set(chosen)))
+        text[utt] = " ".join(chosen).lower().replace("_", " ")
+        lang[utt] = ["en", "es"][i % 2]
+    write_table(data / "wav.scp", wav_scp)
+    write_table(data / "utt2spk", utt2spk)
+    spk2utt: dict[str, list[str]] = {}
+    for u, s in utt2spk.items():
+        spk2utt.setdefault(s, []).append(u)
+    write_table(data / "spk2utt", {s: " ".join(sorted(us)) for s, us in spk2utt.items()})
+    write_table(data / "utt2labels", labels)
+    write_table(data / "text", text)
+    write_table(data / "utt2lang", lang)
+    return data
+
+
+def test_dump_labels_shapes_and_min_seconds(tmp_path):
+    data = make_data_dir(tmp_path, "train", 12, seed=0, durations=(0.5, 3.0))
+    info = dump_audio(data, tmp_path / "dump", classes=CLASSES, min_seconds=1.0, progress=False)
+    shapes = dict(line.split() for line in (tmp_path / "dump" / "speech_shape").read_text().splitlines())
+    sources = dict(line.split() for line in (data / "wav.scp").read_text().splitlines())
+    durations = {u: sf.info(p).frames for u, p in sources.items()}
+    expected = {u: n for u, n in durations.items() if n >= SR}
+    assert {u: int(n) for u, n in shapes.items()} == expected
+    assert info["utterances"] == len(expected) and info["dropped_shorter_than_min_seconds"] == 12 - len(expected)
+    labels = (data / "utt2labels").read_text().splitlines()
+    rows = dict(line.split(maxsplit=1) for line in (tmp_path / "dump" / "labels").read_text().splitlines())
+    for line in labels:
+        utt, names = line.split(maxsplit=1)
+        if utt in expected:
+            vector = [float(v) for v in rows[utt].split()]
+            assert vector == [1.0 if c in names.split() else 0.0 for c in CLASSES]
+    # the dump is a valid data directory whose audio is the source's, as 16-bit PCM
+    utt = sorted(expected)[0]
+    dumped, rate = sf.read(tmp_path / "dump" / "data" / f"{utt}.wav")
+    source, _ = sf.read(sources[utt])
+    assert rate == SR and np.max(np.abs(dumped - source)) < 1e-4
+    from voxrecipes.data.validate import validate_data_dir
+
+    validate_data_dir(tmp_path / "dump")
+
+
+def test_dump_unknown_label_names_file_and_line(tmp_path):
+    data = make_data_dir(tmp_path, "train", 6, seed=0)
+    lines = (data / "utt2labels").read_text().splitlines()
+    lines[2] = lines[2].split()[0] + " Profanity Spam"
+    (data / "utt2labels").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"utt2labels:3: label 'Spam'"):
+        dump_audio(data, tmp_path / "dump", classes=CLASSES, progress=False)
+    assert not (tmp_path / "dump").exists() and not (tmp_path / "dump.tmp").exists()
+
+
+def test_clip_crop_train_random_eval_start():
+    speech = np.arange(20 * SR, dtype=np.float32)
+    np.random.seed(0)
+    starts = set()
+    for _ in range(5):
+        out = ClipCrop(15, train=True)("u", {"speech": speech.copy()})["speech"]
+        assert len(out) == 15 * SR and out[-1] - out[0] == 15 * SR - 1
+        starts.add(int(out[0]))
+    assert len(starts) > 1
+    out = ClipCrop(15, train=False)("u", {"speech": speech.copy()})["speech"]
+    assert out[0] == 0 and len(out) == 15 * SR
+    short = np.ones(SR, dtype=np.float32)
+    assert len(ClipCrop(15, train=True)("u", {"speech": short})["speech"]) == SR
+    with pytest.raises(ValueError, match="empty clip"):
+        ClipCrop(15, train=True)("u", {"speech": np.zeros(0, dtype=np.float32)})
+
+
+def test_collate_pads_to_15s_and_stacks():
+    collate = WhisperCollate(15, 80)
+    batch = [("a", {"speech": np.zeros(SR, np.float32), "labels": np.eye(6)[0], "text_emb": np.ones(4)}),
+             ("b", {"speech": np.zeros(3 * SR, np.float32), "labels": np.eye(6)[5], "text_emb": np.zeros(4)})]
+    utts, out = collate(batch)
+    assert utts == ["a", "b"]
+    assert out["input_features"].shape == (2, 80, 1500)
+    assert out["feature_lengths"].tolist() == [100, 300]
+    assert out["labels"].shape == (2, 6) and out["text_emb"].shape == (2, 4)
+    del batch[1][1]["text_emb"]
+    with pytest.raises(ValueError, match="'text_emb' missing for utterance b"):
+        collate(batch)
+
+
+def _train_cmd(tmp_path: Path, out: str, alpha: float, epochs: int, extra=()) -> list[str]:
+    conf = {
+        "whisper_conf": {"d_model": 32, "encoder_layers": 2, "encoder_attention_heads": 2, "encoder_ffn_dim": 64,
+                         "num_mel_bins": 80},
+        "max_seconds": 5, "proj_dim": 32, "alpha": alpha, "injection_loss": "contrastive",
+        "optim": "adamw", "optim_conf": {"lr": 3e-3}, "warmup_ratio": 0.1, "batch_type": "sorted",
+        "batch_size": 8, "max_epoch": epochs, "num_workers": 0, "num_att_plot": 0, "seed": 0,
+        "best_model_criterion": [["valid", "mAP", "max"]], "keep_nbest_models": 1, "log_interval": 5,
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(conf))
+    d = tmp_path / "dump"
+    cmd = [sys.executable, "-m", "voxrecipes.bin.train_toxicity", "--config", str(tmp_path / "train.yaml"),
+           "--output_dir", str(tmp_path / out), "--ngpu", "0",
+           "--train_data_path_and_name_and_type", f"{d}/train/wav.scp,speech,sound",
+           "--train_data_path_and_name_and_type", f"{d}/train/labels,labels,text_float",
+           "--train_shape_file", f"{d}/train/speech_shape",
+           "--valid_data_path_and_name_and_type", f"{d}/dev/wav.scp,speech,sound",
+           "--valid_data_path_and_name_and_type", f"{d}/dev/labels,labels,text_float",
+           "--valid_shape_file", f"{d}/dev/speech_shape", *extra]
+    if alpha < 1:
+        cmd += ["--train_data_path_and_name_and_type", f"{tmp_path}/text_emb.scp,text_emb,kaldi_ark"]
+    return cmd
+
+
+@pytest.fixture(scope="module")
+def tone_dumps(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tones")
+    for name, n, seed in (("train", 96, 0), ("dev", 36, 1)):
+        data = make_data_dir(root, name, n, seed)
+        dump_audio(data, root / "dump" / name, classes=CLASSES, progress=False)
+    rng = np.random.default_rng(0)
+    utts = [line.split()[0] for line in (root / "dump" / "train" / "wav.scp").read_text().splitlines()]
+    with kaldiio.WriteHelper(f"ark,scp:{root}/text_emb.ark,{root}/text_emb.scp") as writer:
+        for u in utts:
+            writer(u, rng.standard_normal(12).astype(np.float32))
+    return root
+
+
+def _run(cmd, env_extra=None, timeout=600):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **(env_extra or {})}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def test_missing_text_embedding_names_both_files(tone_dumps, tmp_path):
+    work = tmp_path
+    shutil.copytree(tone_dumps / "dump", work / "dump")
+    lines = (tone_dumps / "text_emb.scp").read_text().splitlines()
+    (work / "text_emb.scp").write_text("\n".join(lines[1:]) + "\n")
+    proc = _run(_train_cmd(work, "exp", alpha=0.5, epochs=1))
+    assert proc.returncode == 1
+    error = [line for line in proc.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(error) == 1 and str(work / "text_emb.scp") in error[0] and "dump/train/wav.scp" in error[0]
+    assert lines[0].split()[0] in error[0]
+    assert not (work / "exp").exists()
+
+
+def test_training_learns_tones_resumes_and_reloads(tone_dumps, tmp_path):
+    from voxrecipes.metrics.ranking import mean_average_precision
+    from voxrecipes.tasks.toxicity import load_classifier
+    from voxrecipes.tasks.toxicity_scoring import score_data_dir
+
+    shutil.copytree(tone_dumps / "dump", tmp_path / "dump")
+    shutil.copy(tone_dumps / "text_emb.scp", tmp_path / "text_emb.scp")
+    shutil.copy(tone_dumps / "text_emb.ark", tmp_path / "text_emb.ark")
+    (tmp_path / "text_emb.scp").write_text((tone_dumps / "text_emb.scp").read_text().replace(
+        str(tone_dumps / "text_emb.ark"), str(tmp_path / "text_emb.ark")))
+    # one epoch, then a second run that resumes from the checkpoint and trains three more
+    proc = _run(_train_cmd(tmp_path, "exp", alpha=0.9, epochs=1))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = _run(_train_cmd(tmp_path, "exp", alpha=0.9, epochs=4, extra=("--resume", "true")))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2/4epoch started" in proc.stderr and "1/4epoch started" not in proc.stderr
+    assert "mAP=" in proc.stderr and "loss_text=" in proc.stderr
+    exp = tmp_path / "exp"
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    assert config["text_dim"] == 12 and config["scheduler"] == "piecewiselinearwarmuplr"
+    # 96 utterances / batch 8 = 12 steps per epoch, 4 epochs: warm-up over 10% of 48 steps
+    assert config["scheduler_conf"] == {"warmup_steps_list": [0, 5, 48], "warmup_lr_list": [0.0, 0.003, 0.0]}
+
+    trained = load_classifier(exp)
+    assert trained.classes == CLASSES and trained.max_seconds == 5
+    # reload is exact: same weights as the checkpoint
+    state = torch.load(exp / "valid.mAP.best.pth", weights_only=True)
+    for name, tensor in trained.model.state_dict().items():
+        torch.testing.assert_close(tensor, state[f"classifier.{name}"])
+    scores = score_data_dir(trained, tone_dumps / "dump" / "dev", progress=False)
+    labels = dict(line.split(maxsplit=1) for line in (tone_dumps / "dump" / "dev" / "labels").read_text().splitlines())
+    targets = np.array([[float(v) for v in labels[u].split()] for u in scores.utts])
+    toxic = [CLASSES.index(c) for c in ("Profanity", "Dating_Sexting", "Racist", "Bullying")]
+    chance = targets[:, toxic].mean()
+    assert mean_average_precision(targets, scores.matrix, toxic) > chance + 0.3
+
+
+def test_torchrun_two_cpu_processes(tone_dumps, tmp_path):
+    shutil.copytree(tone_dumps / "dump", tmp_path / "dump")
+    (tmp_path / "text_emb.scp").write_text((tone_dumps / "text_emb.scp").read_text())
+    cmd = _train_cmd(tmp_path, "exp", alpha=0.5, epochs=1, extra=("--dist_backend", "gloo"))
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+                "-m"] + cmd[2:]
+    proc = _run(torchrun)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "exp" / "valid.mAP.best.pth").is_file()
+    assert ":0/2]" in proc.stderr  # ESPnet tags rank 0's log lines with the world size: two processes

@@ -1,0 +1,121 @@
+"""Train the voice-toxicity classifier (Whisper encoder, BCE, optional text injection) with ESPnet's trainer.
+
+Every ESPnet training option works (``--config conf/train_toxicity.yaml``, ``--ngpu``,
+``--resume``, ``--use_amp``, ``--batch_type``, ...; ``--print_config`` lists them).
+Before handing over to ESPnet this entry point checks the data: every training and
+validation utterance must have a label vector and, when ``alpha < 1``, a transcript
+embedding; a missing one is an error naming both files. It also fills in
+``--text_dim`` from the embeddings and, with ``--warmup_ratio``, the linear warm-up /
+linear decay schedule over the run's number of optimiser steps.
+
+Example (one process; for several, launch with ``torchrun --nproc_per_node N`` and
+add ``--dist_backend gloo`` on CPUs)::
+
+    python -m voxrecipes.bin.train_toxicity --config conf/train_toxicity.yaml --output_dir exp/tox_contrastive \\
+        --train_data_path_and_name_and_type dump/raw/train/wav.scp,speech,sound \\
+        --train_data_path_and_name_and_type dump/raw/train/labels,labels,text_float \\
+        --train_data_path_and_name_and_type dump/text_emb/train/text_emb.scp,text_emb,kaldi_ark \\
+        --train_shape_file dump/raw/train/speech_shape \\
+        --valid_data_path_and_name_and_type dump/raw/dev/wav.scp,speech,sound \\
+        --valid_data_path_and_name_and_type dump/raw/dev/labels,labels,text_float \\
+        --valid_shape_file dump/raw/dev/speech_shape
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+from collections.abc import Sequence
+
+from voxrecipes.errors import ConfigError, DataError, VoxError
+
+logger = logging.getLogger(__name__)
+
+
+def _keys(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return [line.split(maxsplit=1)[0] for line in handle if line.strip()]
+    except FileNotFoundError:
+        raise DataError(path, None, "file not found") from None
+
+
+def check_data(entries: Sequence[Sequence[str]], need_text: bool, phase: str) -> dict[str, str]:
+    """Check that every utterance of the speech list is in every other list; return ``name -> path``."""
+    paths = {name: path for path, name, _ in entries}
+    if "speech" not in paths or "labels" not in paths:
+        raise ConfigError(f"--{phase}_data_path_and_name_and_type needs 'speech' and 'labels' entries")
+    if need_text and phase == "train" and "text_emb" not in paths:
+        raise ConfigError("alpha < 1 needs the transcript embeddings: add "
+                          "--train_data_path_and_name_and_type <text_emb.scp>,text_emb,kaldi_ark")
+    utts = _keys(paths["speech"])
+    for name, path in paths.items():
+        if name == "speech":
+            continue
+        have = set(_keys(path))
+        missing = [u for u in utts if u not in have]
+        if missing:
+            what = "transcript embedding" if name == "text_emb" else name
+            raise DataError(path, None, f"{len(missing)} utterances of {paths['speech']} have no {what} "
+                                        f"here (first: '{missing[0]}')")
+    return paths
+
+
+def text_dim_of(scp: str) -> int:
+    """Dimension of the first vector of an embeddings scp."""
+    import kaldiio
+
+    with open(scp, encoding="utf-8") as handle:
+        first = handle.readline().split(maxsplit=1)
+    if len(first) != 2:
+        raise DataError(scp, 1, "expected '<utt> <ark>:<offset>'")
+    vector = kaldiio.load_mat(first[1].strip())
+    return int(vector.shape[-1])
+
+
+def linear_warmup_schedule(args: argparse.Namespace, num_train: int) -> dict:
+    """PiecewiseLinearWarmupLR points: 0 -> lr over warmup_ratio of the steps, then linearly to 0 at the end."""
+    lr = (args.optim_conf or {}).get("lr")
+    if lr is None:
+        raise ConfigError("--warmup_ratio needs optim_conf.lr")
+    if not 0 < args.warmup_ratio < 1:
+        raise ConfigError(f"--warmup_ratio must lie in (0, 1), got {args.warmup_ratio}")
+    if args.num_iters_per_epoch:
+        batches = args.num_iters_per_epoch
+    elif args.batch_type in ("unsorted", "sorted", "folded"):
+        batches = math.ceil(num_train / args.batch_size)
+    else:
+        raise ConfigError("--warmup_ratio needs batch_type unsorted/sorted/folded or --num_iters_per_epoch "
+                          "(the number of steps must be known before training)")
+    # Under DDP ESPnet splits each batch over the ranks, so the step count does not depend on the world size.
+    total = max(1, args.max_epoch * math.ceil(batches / args.accum_grad))
+    warmup = max(1, round(args.warmup_ratio * total))
+    return {"warmup_steps_list": [0, warmup, total], "warmup_lr_list": [0.0, float(lr), 0.0]}
+
+
+def main(cmd: Sequence[str] | None = None) -> None:
+    from voxrecipes.tasks.toxicity import ToxicityTask
+
+    parser = ToxicityTask.get_parser()
+    parser.prog = "train_toxicity"
+    parser.description = __doc__
+    args = parser.parse_args(cmd)
+    try:
+        need_text = args.alpha < 1.0
+        paths = check_data(args.train_data_path_and_name_and_type, need_text, "train")
+        check_data(args.valid_data_path_and_name_and_type, False, "valid")
+        if args.text_dim is None:
+            args.text_dim = text_dim_of(paths["text_emb"]) if "text_emb" in paths else 1024
+        if args.warmup_ratio is not None:
+            args.scheduler = "piecewiselinearwarmuplr"
+            args.scheduler_conf = linear_warmup_schedule(args, len(_keys(paths["speech"])))
+    except VoxError as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        sys.exit(1)
+    ToxicityTask.main(args=args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Dump a data directory into what ESPnet's data loader reads: one 16 kHz wav per utterance, shapes, label vectors.
+
+ESPnet's ``sound`` loader opens plain audio files listed in a ``wav.scp``; it knows
+neither Kaldi ``segments`` nor ``cmd |`` pipes. As ESPnet's own ``format_wav_scp.sh``
+stage does, every utterance is decoded once (segments cut, pipes run, resampled to
+16 kHz mono) and written as its own wav file. Next to the new ``wav.scp`` the dump has
+
+- ``speech_shape``: ``utt num_samples``, the shape file ESPnet's length-bucketing
+  batch samplers sort by;
+- ``labels``: ``utt 0 1 0 0 0 0``, the multi-hot vector of ``utt2labels`` over the
+  recipe's class list (ESPnet's ``text_float`` type), written only when a class list
+  is given and the data directory has ``utt2labels``;
+- the data directory's own tables (``utt2spk``, ``text``, ``utt2lang``, ``utt2labels``,
+  ...), restricted to the dumped utterances, so the dump is a valid data directory.
+
+``min_seconds`` drops short utterances (the toxicity paper discards training audio
+under 1 s); the number dropped is logged and written to ``dump_info.json``. The dump
+directory appears only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from voxrecipes.data.audio import SAMPLE_RATE, iter_audio
+from voxrecipes.data.datadir import DataDir
+from voxrecipes.errors import ConfigError, DataError
+from voxrecipes.fileio import atomic_dir
+
+logger = logging.getLogger(__name__)
+
+#: Tables copied (restricted to the kept utterances) from the source data directory.
+COPIED_TABLES = ("text", "utt2lang", "utt2labels", "utt2category", "utt2attrs")
+
+
+def label_vectors(dd: DataDir, classes: Sequence[str]) -> dict[str, np.ndarray]:
+    """``utt -> multi-hot float vector`` over ``classes``; a label outside ``classes`` is a DataError at its line."""
+    if dd.utt2labels is None:
+        raise DataError(dd.file_path("utt2labels"), None, "file not found (needed for the label vectors)")
+    index = {c: i for i, c in enumerate(classes)}
+    if len(index) != len(classes):
+        raise ConfigError(f"duplicate class names in {' '.join(classes)}")
+    out = {}
+    for utt in dd.utts:
+        labels = dd.utt2labels.get(utt)
+        if labels is None:
+            raise DataError(dd.file_path("utt2labels"), None, f"utterance '{utt}' has no labels")
+        vector = np.zeros(len(classes), dtype=np.float32)
+        for label in labels:
+            if label not in index:
+                raise DataError(dd.file_path("utt2labels"), dd.line_of("utt2labels", utt),
+                                f"label '{label}' of '{utt}' is not one of the classes {' '.join(classes)}")
+            vector[index[label]] = 1.0
+        out[utt] = vector
+    return out
+
+
+def dump_audio(data_dir: str | os.PathLike, out_dir: str | os.PathLike, *, classes: Sequence[str] | None = None,
+               min_seconds: float = 0.0, sample_rate: int = SAMPLE_RATE, progress: bool = True) -> dict:
+    """Write the dump of ``data_dir`` to ``out_dir`` (replaced atomically); return the summary written to JSON."""
+    import soundfile as sf
+    from tqdm import tqdm
+
+    from voxrecipes.data.table import write_table
+
+    dd = DataDir.load(data_dir)
+    vectors = label_vectors(dd, classes) if classes else None
+    out_dir = Path(out_dir)
+    min_samples = int(round(min_seconds * sample_rate))
+    kept: dict[str, int] = {}
+    dropped: list[str] = []
+    with atomic_dir(out_dir) as tmp:
+        audio_dir = tmp / "data"
+        audio_dir.mkdir()
+        for utt, samples in tqdm(iter_audio(dd, sample_rate), total=len(dd.utts), desc=f"dump {dd.path}",
+                                 disable=not progress, mininterval=5):
+            if len(samples) < min_samples:
+                dropped.append(utt)
+                continue
+            sf.write(audio_dir / f"{utt}.wav", samples, sample_rate, subtype="PCM_16")
+            kept[utt] = len(samples)
+        if not kept:
+            raise DataError(dd.file_path("wav.scp"), None, f"no utterance is at least {min_seconds} s long")
+        final_audio = out_dir.resolve() / "data"
+        sub = dd.select(kept)
+        dumped = DataDir(path=None, wav_scp={u: str(final_audio / f"{u}.wav") for u in kept}, utt2spk=sub.utt2spk,
+                         **{name: sub.table(name) for name in COPIED_TABLES})
+        for name, table in dumped.to_tables().items():
+            write_table(tmp / name, table)
+        write_table(tmp / "speech_shape", {u: str(n) for u, n in kept.items()})
+        if vectors is not None:
+            write_table(tmp / "labels", {u: " ".join(f"{v:g}" for v in vectors[u]) for u in kept})
+            (tmp / "classes.txt").write_text("".join(f"{c}\n" for c in classes), encoding="utf-8")
+        info = {"source": str(dd.path), "sample_rate": sample_rate, "utterances": len(kept),
+                "dropped_shorter_than_min_seconds": len(dropped), "min_seconds": min_seconds,
+                "seconds": round(sum(kept.values()) / sample_rate, 3), "classes": list(classes or [])}
+        (tmp / "dump_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    if dropped:
+        logger.info("%s: dropped %d utterances shorter than %g s (first: %s)", dd.path, len(dropped), min_seconds,
+                    dropped[0])
+    logger.info("dumped %d utterances (%.1f s) of %s to %s", len(kept), info["seconds"], dd.path, out_dir)
+    return info

@@ -1,0 +1,270 @@
+"""ESPnet task of the voice-toxicity classifier: data names, crops, collation, model building, validation mAP.
+
+ESPnet's ``AbsTask`` gives the YAML config, DDP (torchrun or ESPnet's launcher), AMP,
+gradient accumulation, resume, n-best model selection, TensorBoard and the
+length-bucketing batch samplers; this module says what is toxicity-specific:
+
+- data names: ``speech`` (``sound``: the dumped 16 kHz wavs), ``labels``
+  (``text_float``: multi-hot vectors over ``--classes``) and, for text injection,
+  ``text_emb`` (``kaldi_ark``: transcript embeddings computed once by
+  ``extract_text_embeddings``);
+- preprocessing: training clips longer than ``--max_seconds`` get a random crop of
+  that length (a new one each epoch), evaluation clips their first ``--max_seconds``;
+- collation: Whisper log-mel features padded to ``--max_seconds`` (not 30 s) with the
+  number of valid frames, so pooling can ignore the padding;
+- the model (:class:`~voxrecipes.tasks.toxicity_model.ToxicityESPnetModel`) from a
+  pretrained Whisper (``--whisper_model``, a model id or local directory) or from a
+  config (``--whisper_conf``, random weights; the mini recipe);
+- validation: the mAP over ``--ap_classes`` of the whole validation set, reported
+  as ``valid/mAP`` for ``--best_model_criterion``.
+
+The encoder's full configuration is written into the experiment's ``config.yaml``
+(``encoder_config``), so :func:`load_classifier` rebuilds the trained model without
+the pretrained checkpoint it started from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from espnet2.tasks.abs_task import AbsTask
+from espnet2.train.trainer import Trainer
+from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import float_or_none, int_or_none, str2bool, str_or_none
+
+from voxrecipes.errors import ConfigError
+from voxrecipes.models.whisper_classifier import (
+    MEL_FRAMES_PER_SECOND,
+    WhisperTextInjectionClassifier,
+    build_encoder,
+    extract_features,
+    make_feature_extractor,
+)
+from voxrecipes.tasks.toxicity_model import INJECTION_LOSSES, ToxicityESPnetModel
+
+logger = logging.getLogger(__name__)
+
+CLASSES = ("Profanity", "Bullying", "Dating_Sexting", "Racist", "Other", "No_Violation")
+AP_CLASSES = ("Profanity", "Dating_Sexting", "Racist", "Bullying")
+SAMPLE_RATE = 16000
+
+
+class ClipCrop:
+    """Preprocessing: at most ``max_seconds`` of each clip, a random window in training, the start otherwise."""
+
+    def __init__(self, max_seconds: float, train: bool, sample_rate: int = SAMPLE_RATE):
+        self.max_samples = int(round(max_seconds * sample_rate))
+        self.train = train
+
+    def __call__(self, uid: str, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        speech = np.asarray(data["speech"])
+        if speech.ndim != 1:
+            raise ValueError(f"{uid}: expected mono audio, got shape {speech.shape}")
+        if len(speech) == 0:
+            raise ValueError(f"{uid}: empty clip")
+        if len(speech) > self.max_samples:
+            # np.random: ESPnet seeds it per epoch and per DataLoader worker, so crops are reproducible.
+            start = np.random.randint(0, len(speech) - self.max_samples + 1) if self.train else 0
+            speech = speech[start:start + self.max_samples]
+        data["speech"] = speech
+        return data
+
+
+class WhisperCollate:
+    """Batch of ``(utt, {speech, labels[, text_emb]})`` -> Whisper features padded to ``max_seconds``."""
+
+    def __init__(self, max_seconds: float, num_mel_bins: int):
+        self.max_seconds = max_seconds
+        self.num_mel_bins = num_mel_bins
+        self.extractor = make_feature_extractor(max_seconds, num_mel_bins)
+
+    def __call__(self, data: Collection[tuple[str, dict[str, np.ndarray]]]) -> tuple[list[str], dict]:
+        utts = [uid for uid, _ in data]
+        items = [d for _, d in data]
+        features, lengths = extract_features(self.extractor, [d["speech"] for d in items])
+        batch: dict[str, torch.Tensor] = {"input_features": features, "feature_lengths": lengths}
+        for name in ("labels", "text_emb"):
+            present = [name in d for d in items]
+            if any(present):
+                if not all(present):
+                    missing = utts[present.index(False)]
+                    raise ValueError(f"'{name}' missing for utterance {missing}")
+                batch[name] = torch.from_numpy(np.stack([np.asarray(d[name], dtype=np.float32) for d in items]))
+        return utts, batch
+
+
+def _whisper_config(args: argparse.Namespace):
+    from transformers import WhisperConfig
+
+    return WhisperConfig(**(getattr(args, "encoder_config", None) or args.whisper_conf or {}))
+
+
+def build_classifier(args: argparse.Namespace) -> WhisperTextInjectionClassifier:
+    """The classifier of ``args``: saved encoder config, else pretrained ``whisper_model``, else ``whisper_conf``."""
+    if getattr(args, "encoder_config", None) or not args.whisper_model:
+        encoder = build_encoder(_whisper_config(args), max_seconds=args.max_seconds)
+    else:
+        encoder = build_encoder(args.whisper_model, max_seconds=args.max_seconds)
+    if args.text_dim is None:
+        raise ConfigError("--text_dim is not set (the dimension of the transcript embeddings)")
+    return WhisperTextInjectionClassifier(encoder, num_classes=len(args.classes), proj_dim=args.proj_dim,
+                                          text_dim=args.text_dim)
+
+
+class ToxicityTrainer(Trainer):
+    """ESPnet's trainer with the validation mAP computed over the whole validation set."""
+
+    @classmethod
+    def validate_one_epoch(cls, model, iterator, reporter, options, distributed_option) -> None:
+        core = model.module if hasattr(model, "module") else model
+        core.collected = []
+        super().validate_one_epoch(model, iterator, reporter, options, distributed_option)
+        if not core.collected:
+            return
+        scores = torch.cat([s for s, _ in core.collected]).numpy()
+        targets = torch.cat([t for _, t in core.collected]).numpy()
+        core.collected = []
+        if distributed_option.distributed:
+            import torch.distributed as dist
+
+            parts: list = [None] * dist.get_world_size()
+            dist.all_gather_object(parts, (scores, targets))
+            scores = np.concatenate([p[0] for p in parts])
+            targets = np.concatenate([p[1] for p in parts])
+        from voxrecipes.metrics.ranking import average_precision
+
+        columns = [core.classes.index(c) for c in core.ap_classes]
+        ap = average_precision(targets, scores)[columns]
+        value = float(np.nanmean(ap)) if not np.all(np.isnan(ap)) else float("nan")
+        reporter.register({"mAP": value})
+        reporter.next()
+
+
+class ToxicityTask(AbsTask):
+    """Multi-label voice-toxicity classification with a Whisper encoder and text injection."""
+
+    num_optimizers: int = 1
+    class_choices_list: list = []
+    trainer = ToxicityTrainer
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group(description="Toxicity task related")
+        group.add_argument("--classes", nargs="+", default=list(CLASSES),
+                           help="output classes, in the order of the 'labels' vectors")
+        group.add_argument("--ap_classes", nargs="+", default=list(AP_CLASSES),
+                           help="classes whose mean AP is the validation criterion 'mAP'")
+        group.add_argument("--whisper_model", type=str_or_none, default=None,
+                           help="pretrained Whisper (model id or local directory); none: --whisper_conf")
+        group.add_argument("--whisper_conf", action=NestedDictAction, default={},
+                           help="WhisperConfig keyword arguments of a randomly initialised encoder")
+        group.add_argument("--encoder_config", action=NestedDictAction, default={},
+                           help="set by training: the full encoder config, so a trained model rebuilds offline")
+        group.add_argument("--max_seconds", type=float, default=15.0,
+                           help="encoder input length in seconds (Whisper's own is 30)")
+        group.add_argument("--proj_dim", type=int, default=256, help="size of the projection before pooling")
+        group.add_argument("--text_dim", type=int_or_none, default=None,
+                           help="size of the transcript embeddings (1024 for multilingual-e5-large)")
+        group.add_argument("--alpha", type=float, default=1.0,
+                           help="L = alpha L_cls + (1 - alpha) L_text; 1 is the audio-only baseline")
+        group.add_argument("--injection_loss", choices=INJECTION_LOSSES, default="contrastive",
+                           help="text-injection loss")
+        group.add_argument("--tau", type=float, default=1.0, help="temperature of the contrastive loss")
+        group.add_argument("--injection_layer", type=int, default=-1,
+                           help="encoder layer whose output is aligned with the text (-1: the last)")
+        group.add_argument("--gather_all_ranks", type=str2bool, default=True,
+                           help="contrastive negatives from the transcripts of every rank")
+        group.add_argument("--warmup_ratio", type=float_or_none, default=None,
+                           help="linear warm-up over this fraction of all steps, then linear decay to 0 "
+                                "(sets --scheduler piecewiselinearwarmuplr; needs optim_conf.lr)")
+
+    @classmethod
+    def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
+        return WhisperCollate(args.max_seconds, _num_mel_bins(args))
+
+    @classmethod
+    def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Callable | None:
+        return ClipCrop(args.max_seconds, train)
+
+    @classmethod
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> tuple[str, ...]:
+        return ("speech",) if inference else ("speech", "labels")
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> tuple[str, ...]:
+        return ("text_emb",)
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> ToxicityESPnetModel:
+        if not set(args.ap_classes) <= set(args.classes):
+            raise ConfigError(f"--ap_classes {' '.join(args.ap_classes)} are not all in --classes")
+        classifier = build_classifier(args)
+        # Recorded in config.yaml (dumped after build_model) so that inference needs no pretrained checkpoint.
+        args.encoder_config = classifier.encoder.config.to_diff_dict()
+        model = ToxicityESPnetModel(classifier, args.classes, alpha=args.alpha, injection_loss=args.injection_loss,
+                                    tau=args.tau, injection_layer=args.injection_layer,
+                                    gather_all_ranks=args.gather_all_ranks)
+        model.ap_classes = list(args.ap_classes)
+        return model
+
+
+def _num_mel_bins(args: argparse.Namespace) -> int:
+    """Mel bins the encoder expects (80, or 128 for large-v3) without building it."""
+    from transformers import WhisperConfig
+
+    if getattr(args, "encoder_config", None) or not args.whisper_model:
+        return int(_whisper_config(args).num_mel_bins)
+    return int(WhisperConfig.from_pretrained(args.whisper_model).num_mel_bins)
+
+
+@dataclass
+class TrainedClassifier:
+    """A trained classifier ready for inference and what it needs to score audio."""
+
+    model: WhisperTextInjectionClassifier
+    classes: list[str]
+    max_seconds: float
+    num_mel_bins: int
+    checkpoint: Path
+
+    @property
+    def max_frames(self) -> int:
+        return int(round(self.max_seconds * MEL_FRAMES_PER_SECOND))
+
+
+def load_classifier(exp_dir: str | os.PathLike, checkpoint: str = "valid.mAP.best.pth",
+                    device: str = "cpu") -> TrainedClassifier:
+    """Rebuild the classifier of a training directory (its ``config.yaml``) and load ``checkpoint`` weights-only."""
+    import yaml
+
+    from voxrecipes.errors import DataError
+
+    exp_dir = Path(exp_dir)
+    config_path = exp_dir / "config.yaml"
+    if not config_path.is_file():
+        raise DataError(config_path, None, "training config not found (is this a train_toxicity output directory?)")
+    with open(config_path, encoding="utf-8") as handle:
+        args = argparse.Namespace(**yaml.safe_load(handle))
+    if not getattr(args, "encoder_config", None):
+        raise DataError(config_path, None, "no encoder_config: the directory was not written by train_toxicity")
+    path = exp_dir / checkpoint
+    if not path.is_file():
+        raise DataError(path, None, "checkpoint not found (training not finished, or another --checkpoint?)")
+    classifier = build_classifier(args)
+    state = torch.load(path, map_location=device, weights_only=True)
+    prefix = "classifier."
+    own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    if not own:
+        raise DataError(path, None, "no 'classifier.*' weights in this checkpoint")
+    classifier.load_state_dict(own, strict=True)
+    classifier.to(device).eval()
+    return TrainedClassifier(classifier, list(args.classes), float(args.max_seconds),
+                             int(classifier.encoder.config.num_mel_bins), path)
+
