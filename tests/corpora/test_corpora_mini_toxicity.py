@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import soundfile
 
 from voxrecipes.corpora import mini_toxicity
 from voxrecipes.corpora.mini_toxicity import CLASSES, LANGUAGES, MANIFEST_COLUMNS, PHRASES, plan_corpus
+from voxrecipes.errors import ConfigError
 
 HEADER = "utt_id\taudio\tstart\tend\tlanguage\ttranscript\tlabels\tspeaker"
 
@@ -71,3 +73,49 @@ def test_default_plan_has_long_clips_and_all_classes():
     assert any(len(c.labels) == 2 for c in clips)
     a = [(c.utt_id, c.labels, c.sentences, c.voice) for c in plan_corpus(3, 60)]
     assert a == [(c.utt_id, c.labels, c.sentences, c.voice) for c in plan_corpus(3, 60)]
+
+
+def test_phrases_per_class_limits_triggers():
+    clips = plan_corpus(0, 200, phrases_per_class=1)
+    seen = 0
+    for clip in clips:
+        for label in clip.labels:
+            if label == "No_Violation":
+                continue
+            allowed, others = PHRASES[clip.language][label][0], PHRASES[clip.language][label][1:]
+            assert any(allowed in s for s in clip.sentences)
+            assert not any(o in s for o in others for s in clip.sentences)
+            seen += 1
+    assert seen > 50
+    # without the option every phrase appears somewhere
+    default = plan_corpus(0, 400)
+    used = {p for c in default for s in c.sentences for p in PHRASES[c.language]["Bullying"] if p in s}
+    assert len(used) > 5
+    with pytest.raises(ConfigError, match="phrases_per_class"):
+        plan_corpus(0, 60, phrases_per_class=0)
+
+
+def test_mark_triggers_plan_and_audio(tmp_path):
+    from voxrecipes.corpora.mini_toxicity import MARK_PROSODY
+
+    clips = plan_corpus(0, 60, mark_triggers=True)
+    marked = [c for c in clips if c.marks]
+    assert marked and all(set(c.marks) == c.triggers for c in clips)
+    for clip in marked:
+        assert sorted(clip.marks.values()) == sorted(label for label in clip.labels if label != "No_Violation")
+        assert set(clip.marks.values()) <= set(MARK_PROSODY)
+    # same plan otherwise: words, labels and voices do not depend on the option
+    plain = plan_corpus(0, 60)
+    assert [(c.labels, c.sentences, c.voice) for c in plain] == [(c.labels, c.sentences, c.voice) for c in clips]
+    stats = mini_toxicity.generate(tmp_path / "marked", seed=0, num_utts=15, mark_triggers=True, max_duration=8.0)
+    assert stats["utterances"] == 15
+    for line in (tmp_path / "marked" / "manifest_train.tsv").read_text().splitlines()[1:]:
+        fields = line.split("\t")
+        audio = tmp_path / "marked" / fields[1]
+        assert audio.is_file()
+        if not fields[2]:  # whole-file utterance
+            duration = soundfile.info(str(audio)).duration
+            assert duration >= 1.0
+            if duration > 8.0 + 0.5:  # only trigger sentences are left: they are never dropped
+                toxic = [label for label in fields[6].split(";") if label != "No_Violation"]
+                assert fields[5].count(".") == len(toxic), (duration, fields[5])

@@ -1,6 +1,7 @@
 """Generate the mini multilingual voice-toxicity corpus (audio + manifest_{train,dev,test}.tsv).
 
 Usage: python -m voxrecipes.bin.generate_mini_toxicity --out_dir DIR [--seed 0] [--num_utts 400] [--nj 2]
+       [--phrases_per_class N] [--mark_triggers]
 """
 
 from __future__ import annotations
@@ -21,12 +22,18 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same corpus")
     parser.add_argument("--num_utts", type=int, default=400, help="utterances over all languages and splits")
     parser.add_argument("--nj", type=int, default=2, help="parallel synthesis jobs")
+    parser.add_argument("--phrases_per_class", type=int, default=None,
+                        help="trigger phrases per class and language (default: all 4)")
+    parser.add_argument("--mark_triggers", action="store_true",
+                        help="speak trigger sentences with their class's pitch and speed (a cue a tiny model "
+                             "trained from scratch can learn in minutes)")
     return parser
 
 
 def main(args: argparse.Namespace) -> None:
     begin = time.time()
-    stats = mini_toxicity.generate(args.out_dir, seed=args.seed, num_utts=args.num_utts, nj=args.nj)
+    stats = mini_toxicity.generate(args.out_dir, seed=args.seed, num_utts=args.num_utts, nj=args.nj,
+                                  phrases_per_class=args.phrases_per_class, mark_triggers=args.mark_triggers)
     logging.getLogger(__name__).info("generated %s in %.1f s: %s", args.out_dir, time.time() - begin,
                                      json.dumps(stats))
 

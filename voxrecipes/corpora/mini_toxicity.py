@@ -35,12 +35,14 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import soundfile
 
-from voxrecipes.corpora.synth import Prosody, check_tools, concatenate, run_parallel, synthesize
+from voxrecipes.corpora.synth import Prosody, check_tools, concatenate, run_parallel, synthesize, wav_duration
 from voxrecipes.errors import ConfigError
 from voxrecipes.fileio import atomic_dir
 
@@ -51,6 +53,12 @@ TOXIC_CLASSES = CLASSES[:-1]
 LANGUAGES = ["en", "es", "fr", "de", "pt"]
 MANIFEST_COLUMNS = ["utt_id", "audio", "start", "end", "language", "transcript", "labels", "speaker"]
 SPLIT_FRACTIONS = {"train": 0.70, "dev": 0.15, "test": 0.15}
+#: With ``mark_triggers``: the words-per-minute speed and pitch each class's trigger sentences are spoken with.
+MARK_PROSODY = {"Profanity": Prosody(speed=270, pitch=95), "Bullying": Prosody(speed=110, pitch=5),
+                "Dating_Sexting": Prosody(speed=110, pitch=92), "Racist": Prosody(speed=270, pitch=8),
+                "Other": Prosody(speed=190, pitch=99)}
+#: Silence between sentences spoken one by one (``mark_triggers``), in seconds.
+SENTENCE_GAP = 0.25
 NO_VIOLATION_SHARE = 0.45
 TOXIC_WEIGHTS = {"Profanity": 0.30, "Bullying": 0.25, "Dating_Sexting": 0.15, "Racist": 0.15, "Other": 0.15}
 TWO_LABEL_SHARE = 0.2
@@ -161,6 +169,7 @@ class Clip:
     sentences: list[str]
     triggers: set[int]  # indices of sentences that carry a trigger phrase
     prosody: Prosody
+    marks: dict[int, str] = field(default_factory=dict)  # trigger sentence -> class whose prosody it gets
     session: int | None = None
     text: str = ""
     duration: float = 0.0
@@ -184,7 +193,8 @@ def _draw_labels(rng: np.random.Generator) -> list[str]:
     return [names[i] for i in sorted(chosen)]
 
 
-def _plan_clip(rng: np.random.Generator, utt_id: str, language: str, split: str) -> Clip:
+def _plan_clip(rng: np.random.Generator, utt_id: str, language: str, split: str,
+               phrases_per_class: int | None = None, mark_triggers: bool = False) -> Clip:
     labels = _draw_labels(rng)
     counts = list(SENTENCE_COUNTS)
     probs = np.array([SENTENCE_COUNTS[c] for c in counts])
@@ -195,18 +205,30 @@ def _plan_clip(rng: np.random.Generator, utt_id: str, language: str, split: str)
     sentences = [neutral[i % len(neutral)] for i in range(n_sent)]
     positions = [int(p) for p in rng.choice(n_sent, size=len(toxic), replace=False)]
     for label, pos in zip(toxic, positions, strict=True):
-        trigger = str(rng.choice(phrases[label]))
+        trigger = str(rng.choice(phrases[label][:phrases_per_class]))
         # Either the trigger alone or attached to the neutral sentence it replaces.
         sentences[pos] = trigger if rng.random() < 0.5 else f"{sentences[pos]}, {trigger}"
     voice = str(rng.choice(VOICES[language]))
     prosody = Prosody(speed=int(rng.integers(150, 200)), pitch=int(rng.integers(35, 65)),
                       amplitude=int(rng.integers(80, 130)), gap=int(rng.integers(0, 3)))
+    marks = dict(zip(positions, toxic, strict=True)) if mark_triggers else {}
     return Clip(utt_id=utt_id, language=language, voice=voice, split=split, labels=labels, sentences=sentences,
-                triggers=set(positions), prosody=prosody)
+                triggers=set(positions), prosody=prosody, marks=marks)
 
 
-def plan_corpus(seed: int, num_utts: int) -> list[Clip]:
-    """Draw every clip (language, split, labels, words, voice, prosody, sessions) from ``seed``."""
+def plan_corpus(seed: int, num_utts: int, phrases_per_class: int | None = None,
+                mark_triggers: bool = False) -> list[Clip]:
+    """Draw every clip (language, split, labels, words, voice, prosody, sessions) from ``seed``.
+
+    ``phrases_per_class`` keeps only the first N trigger phrases of each class and
+    language (all when ``None``). ``mark_triggers`` speaks every trigger sentence with
+    its class's pitch and speed (:data:`MARK_PROSODY`) instead of the clip's. Both make
+    the corpus learnable by a tiny encoder trained from scratch on a few hundred clips
+    on a CPU in minutes; words alone are not, at that size (the real recipe starts from
+    a pretrained Whisper). The defaults keep the corpus purely lexical.
+    """
+    if phrases_per_class is not None and phrases_per_class < 1:
+        raise ConfigError(f"--phrases_per_class must be at least 1, got {phrases_per_class}")
     if num_utts < 3 * len(LANGUAGES):
         raise ConfigError(f"--num_utts must be at least {3 * len(LANGUAGES)} (a clip per language and split)")
     rng = np.random.default_rng(seed)
@@ -218,7 +240,8 @@ def plan_corpus(seed: int, num_utts: int) -> list[Clip]:
         splits = ["train"] * (n - n_dev - n_test) + ["dev"] * n_dev + ["test"] * n_test
         splits = [splits[i] for i in rng.permutation(n)]
         for k, split in enumerate(splits):
-            clips.append(_plan_clip(rng, f"{language}-{k + 1:05d}", language, split))
+            clips.append(_plan_clip(rng, f"{language}-{k + 1:05d}", language, split, phrases_per_class,
+                                    mark_triggers))
     # Group some clips of the same split into session recordings of 2-3 utterances.
     session = 0
     for split in SPLIT_FRACTIONS:
@@ -236,6 +259,8 @@ def plan_corpus(seed: int, num_utts: int) -> list[Clip]:
 def _synthesize_clip(job: tuple[Clip, Path, float, float]) -> tuple[str, float]:
     """Speak a clip; while it is longer than ``max_dur`` drop its last sentence without a trigger."""
     clip, out, min_dur, max_dur = job
+    if clip.marks:
+        return _synthesize_marked(clip, out, min_dur, max_dur)
     sentences = list(clip.sentences)
     triggers = set(clip.triggers)
     while True:
@@ -249,15 +274,45 @@ def _synthesize_clip(job: tuple[Clip, Path, float, float]) -> tuple[str, float]:
         triggers = {i - 1 if i > drop else i for i in triggers}
 
 
+def _synthesize_marked(clip: Clip, out: Path, min_dur: float, max_dur: float) -> tuple[str, float]:
+    """Speak a clip sentence by sentence, trigger sentences with their class's prosody, and join them."""
+    with tempfile.TemporaryDirectory(prefix="voxmark.") as tmp:
+        pieces, durations = [], []
+        for i, sentence in enumerate(clip.sentences):
+            prosody = clip.prosody
+            if i in clip.marks:
+                mark = MARK_PROSODY[clip.marks[i]]
+                prosody = Prosody(speed=mark.speed, pitch=mark.pitch, amplitude=clip.prosody.amplitude,
+                                  gap=clip.prosody.gap)
+            piece = Path(tmp) / f"{i}.wav"
+            durations.append(synthesize(sentence + ".", clip.voice, prosody, piece))
+            pieces.append(piece)
+        keep = list(range(len(pieces)))
+        while sum(durations[i] + SENTENCE_GAP for i in keep) > max_dur and len(keep) > 1:
+            droppable = [i for i in keep if i not in clip.triggers]
+            if not droppable:
+                break
+            keep.remove(droppable[-1])
+        concatenate([pieces[i] for i in keep], out, gaps=[0.0] + [SENTENCE_GAP] * (len(keep) - 1))
+    duration = wav_duration(out)
+    if duration < min_dur:
+        audio, rate = soundfile.read(str(out), dtype="int16")
+        pad = np.zeros(int(round((min_dur - duration + 0.05) * rate)), dtype=np.int16)
+        soundfile.write(str(out), np.concatenate([audio, pad]), rate, subtype="PCM_16")
+        duration = wav_duration(out)
+    return ". ".join(clip.sentences[i] for i in keep) + ".", duration
+
+
 def _fmt(seconds: float | None) -> str:
     return "" if seconds is None else f"{seconds:.3f}"
 
 
 def generate(out_dir: str | Path, *, seed: int = 0, num_utts: int = 400, nj: int = 2,
+             phrases_per_class: int | None = None, mark_triggers: bool = False,
              min_duration: float = 1.0, max_duration: float = 20.0) -> dict:
     """Write the mini toxicity corpus to ``out_dir`` (atomically); return its statistics."""
     check_tools()
-    clips = plan_corpus(seed, num_utts)
+    clips = plan_corpus(seed, num_utts, phrases_per_class, mark_triggers)
     logger.info("synthesizing %d clips with %d jobs", len(clips), nj)
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
