@@ -57,6 +57,10 @@ SPLIT_FRACTIONS = {"train": 0.70, "dev": 0.15, "test": 0.15}
 MARK_PROSODY = {"Profanity": Prosody(speed=270, pitch=95), "Bullying": Prosody(speed=110, pitch=5),
                 "Dating_Sexting": Prosody(speed=110, pitch=92), "Racist": Prosody(speed=270, pitch=8),
                 "Other": Prosody(speed=190, pitch=99)}
+#: With ``mark_triggers``: the espeak-ng voice variant each class's trigger sentences are spoken with
+#: (on the clip's language voice), so that the classes also differ in voice quality.
+MARK_VARIANT = {"Profanity": "whisper", "Bullying": "croak", "Dating_Sexting": "klatt", "Racist": "Demonic",
+                "Other": "robosoft"}
 #: Silence between sentences spoken one by one (``mark_triggers``), in seconds.
 SENTENCE_GAP = 0.25
 NO_VIOLATION_SHARE = 0.45
@@ -222,7 +226,8 @@ def plan_corpus(seed: int, num_utts: int, phrases_per_class: int | None = None,
 
     ``phrases_per_class`` keeps only the first N trigger phrases of each class and
     language (all when ``None``). ``mark_triggers`` speaks every trigger sentence with
-    its class's pitch and speed (:data:`MARK_PROSODY`) instead of the clip's. Both make
+    its class's pitch, speed (:data:`MARK_PROSODY`) and voice variant
+    (:data:`MARK_VARIANT`) instead of the clip's. Both make
     the corpus learnable by a tiny encoder trained from scratch on a few hundred clips
     on a CPU in minutes; words alone are not, at that size (the real recipe starts from
     a pretrained Whisper). The defaults keep the corpus purely lexical.
@@ -279,13 +284,14 @@ def _synthesize_marked(clip: Clip, out: Path, min_dur: float, max_dur: float) ->
     with tempfile.TemporaryDirectory(prefix="voxmark.") as tmp:
         pieces, durations = [], []
         for i, sentence in enumerate(clip.sentences):
-            prosody = clip.prosody
+            prosody, voice = clip.prosody, clip.voice
             if i in clip.marks:
                 mark = MARK_PROSODY[clip.marks[i]]
                 prosody = Prosody(speed=mark.speed, pitch=mark.pitch, amplitude=clip.prosody.amplitude,
                                   gap=clip.prosody.gap)
+                voice = f"{clip.voice.split('+')[0]}+{MARK_VARIANT[clip.marks[i]]}"
             piece = Path(tmp) / f"{i}.wav"
-            durations.append(synthesize(sentence + ".", clip.voice, prosody, piece))
+            durations.append(synthesize(sentence + ".", voice, prosody, piece))
             pieces.append(piece)
         keep = list(range(len(pieces)))
         while sum(durations[i] + SENTENCE_GAP for i in keep) > max_dur and len(keep) > 1:
