@@ -189,3 +189,11 @@ def test_filter_scp_keeps_and_excludes(tmp_path):
     missing = subprocess.run([str(UTILS / "filter_scp.sh"), "nope", "table"], cwd=tmp_path, env=_env(),
                              capture_output=True, text=True)
     assert missing.returncode == 1 and "nope: id list not found" in missing.stderr
+
+
+def test_empty_argument_survives(tmp_path):
+    script = tmp_path / "args.py"
+    script.write_text("import sys, json; print(json.dumps(sys.argv[1:]))\n")
+    job = parse_job_args([str(tmp_path / "log"), sys.executable, str(script), "--prefix", "", "x"])
+    out = subprocess.run(["bash", "-c", job.command], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == '["--prefix", "", "x"]'

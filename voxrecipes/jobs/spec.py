@@ -80,4 +80,16 @@ def parse_job_args(argv: list[str]) -> JobArray:
     for key in ("num_threads", "max_jobs_run", "gpu"):
         if key in options and not options[key].isdigit():
             raise ConfigError(f"--{key.replace('_', '-')} takes a whole number, got '{options[key]}'")
-    return JobArray(log=argv[i], command=" ".join(argv[i + 1:]), var=var, start=start, end=end, options=options)
+    command = " ".join(_shell_word(arg) for arg in argv[i + 1:])
+    return JobArray(log=argv[i], command=command, var=var, start=start, end=end, options=options)
+
+
+def _shell_word(arg: str) -> str:
+    """An argument as it goes into the job's shell command.
+
+    Arguments are joined into one shell command line, so that shell code given as one
+    argument (``'cmd1 | cmd2'``) or as separate words still works; an empty argument
+    alone is written as ``''`` so that it reaches the command instead of vanishing
+    (``--prefix ""``).
+    """
+    return arg if arg else "''"
