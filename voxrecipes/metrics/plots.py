@@ -36,6 +36,17 @@ def plot_confusion(counts: np.ndarray, classes: Sequence[str], path: str | os.Pa
                 ax.text(j, i, f"{int(counts[i, j])}\n{norm[i, j]:.2f}", ha="center", va="center", fontsize=7,
                         color="white" if norm[i, j] > 0.5 else "black")
         fig.tight_layout()
+    except BaseException:
+        plt.close(fig)
+        raise
+    save_png(fig, path)
+
+
+def save_png(fig, path: str | os.PathLike) -> None:
+    """Render ``fig`` as PNG, close it, and write the bytes atomically (never a half-written image)."""
+    import matplotlib.pyplot as plt
+
+    try:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")
     finally:

@@ -25,7 +25,6 @@ a Figure 2 style plot and one significance line per system.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
@@ -38,6 +37,7 @@ import numpy as np
 
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
+from voxrecipes.metrics.plots import save_png
 
 logger = logging.getLogger(__name__)
 
@@ -434,12 +434,10 @@ def plot_toxicity(systems: Sequence[System], labels: Sequence[str], baseline: Sy
         handles, legend_labels = axes.flat[0].get_legend_handles_labels()
         fig.legend(handles, legend_labels, loc="lower center", ncol=min(len(ordered), 4), fontsize=8)
         fig.tight_layout(rect=(0, 0.08, 1, 1))
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-    finally:
+    except BaseException:
         plt.close(fig)
-    with atomic_write(path, mode="wb") as handle:
-        handle.write(buffer.getvalue())
+        raise
+    save_png(fig, path)
 
 
 def load_system(fields: Sequence[str], path: str | os.PathLike) -> System:

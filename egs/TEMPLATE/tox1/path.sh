@@ -1,0 +1,1 @@
+../emo1/path.sh
