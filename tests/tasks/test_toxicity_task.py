@@ -231,3 +231,54 @@ def test_torchrun_two_cpu_processes(tone_dumps, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "exp" / "valid.mAP.best.pth").is_file()
     assert ":0/2]" in proc.stderr  # ESPnet tags rank 0's log lines with the world size: two processes
+
+
+def _tiny_model(alpha, loss="contrastive", layer=-1):
+    from transformers import WhisperConfig
+
+    from voxrecipes.models.whisper_classifier import WhisperTextInjectionClassifier, build_encoder
+    from voxrecipes.tasks.toxicity_model import ToxicityESPnetModel
+
+    torch.manual_seed(0)
+    config = WhisperConfig(d_model=16, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=32,
+                           num_mel_bins=80)
+    classifier = WhisperTextInjectionClassifier(build_encoder(config, 2), num_classes=6, proj_dim=8, text_dim=5)
+    return ToxicityESPnetModel(classifier, CLASSES, alpha=alpha, injection_loss=loss, injection_layer=layer)
+
+
+@pytest.mark.parametrize("loss", ["mse", "contrastive"])
+def test_model_loss_is_alpha_bce_plus_text_loss(loss):
+    import torch.nn.functional as F
+
+    model = _tiny_model(0.3, loss, layer=1).train()
+    features, lengths = torch.randn(4, 80, 200), torch.tensor([200, 150, 90, 40])
+    labels = torch.tensor(np.eye(6)[[0, 5, 2, 3]], dtype=torch.float32)
+    text = torch.randn(4, 5)
+    total, stats, weight = model(features, lengths, labels, text_emb=text)
+    logits, x = model.classifier(features, lengths, injection_layer=1)
+    bce = F.binary_cross_entropy_with_logits(logits, labels)
+    if loss == "mse":
+        l_text = ((x - text) ** 2).sum(dim=1).mean()
+    else:
+        sim = F.normalize(x, dim=1) @ F.normalize(text, dim=1).T  # tau = 1
+        l_text = -(sim.diag() - torch.logsumexp(sim, dim=1)).mean()
+    torch.testing.assert_close(total.reshape(()), 0.3 * bce + 0.7 * l_text)
+    torch.testing.assert_close(stats["loss_cls"].reshape(()), bce.detach())
+    assert int(weight) == 4
+    # the baseline ignores text entirely; evaluation mode collects scores for the set-level mAP
+    base = _tiny_model(1.0).eval()
+    total, stats, _ = base(features, lengths, labels, text_emb=text)
+    assert "loss_text" not in stats and len(base.collected) == 1
+    assert base.collected[0][0].shape == (4, 6) and float(base.collected[0][0].max()) <= 1.0
+
+
+def test_model_config_errors():
+    from voxrecipes.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="injection_layer"):
+        _tiny_model(0.5, layer=3)
+    with pytest.raises(ConfigError, match="alpha"):
+        _tiny_model(1.5)
+    model = _tiny_model(0.5).train()
+    with pytest.raises(ValueError, match="text_emb"):
+        model(torch.randn(2, 80, 200), torch.tensor([200, 100]), torch.zeros(2, 6))

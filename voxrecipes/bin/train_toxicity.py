@@ -111,10 +111,10 @@ def main(cmd: Sequence[str] | None = None) -> None:
         if args.warmup_ratio is not None:
             args.scheduler = "piecewiselinearwarmuplr"
             args.scheduler_conf = linear_warmup_schedule(args, len(_keys(paths["speech"])))
+        ToxicityTask.main(args=args)
     except VoxError as err:
         print(f"ERROR: {err}", file=sys.stderr)
         sys.exit(1)
-    ToxicityTask.main(args=args)
 
 
 if __name__ == "__main__":

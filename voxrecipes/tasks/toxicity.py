@@ -203,15 +203,12 @@ class ToxicityTask(AbsTask):
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> ToxicityESPnetModel:
-        if not set(args.ap_classes) <= set(args.classes):
-            raise ConfigError(f"--ap_classes {' '.join(args.ap_classes)} are not all in --classes")
         classifier = build_classifier(args)
         # Recorded in config.yaml (dumped after build_model) so that inference needs no pretrained checkpoint.
         args.encoder_config = classifier.encoder.config.to_diff_dict()
         model = ToxicityESPnetModel(classifier, args.classes, alpha=args.alpha, injection_loss=args.injection_loss,
                                     tau=args.tau, injection_layer=args.injection_layer,
-                                    gather_all_ranks=args.gather_all_ranks)
-        model.ap_classes = list(args.ap_classes)
+                                    gather_all_ranks=args.gather_all_ranks, ap_classes=args.ap_classes)
         return model
 
 

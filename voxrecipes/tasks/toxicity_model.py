@@ -38,8 +38,11 @@ class ToxicityESPnetModel(AbsESPnetModel):
 
     def __init__(self, classifier: WhisperTextInjectionClassifier, classes: Sequence[str], *, alpha: float = 1.0,
                  injection_loss: str = "contrastive", tau: float = 1.0, injection_layer: int = -1,
-                 gather_all_ranks: bool = True):
+                 gather_all_ranks: bool = True, ap_classes: Sequence[str] | None = None):
         super().__init__()
+        ap_classes = list(classes if ap_classes is None else ap_classes)
+        if not set(ap_classes) <= set(classes):
+            raise ConfigError(f"ap_classes {' '.join(ap_classes)} are not all among the classes {' '.join(classes)}")
         if not 0.0 <= alpha <= 1.0:
             raise ConfigError(f"alpha must lie in [0, 1], got {alpha}")
         if injection_loss not in INJECTION_LOSSES:
@@ -51,6 +54,7 @@ class ToxicityESPnetModel(AbsESPnetModel):
             raise ConfigError(f"tau must be positive, got {tau}")
         self.classifier = classifier
         self.classes = list(classes)
+        self.ap_classes = ap_classes  # the classes of the validation mAP
         self.alpha = float(alpha)
         self.injection_loss = injection_loss
         self.tau = float(tau)
