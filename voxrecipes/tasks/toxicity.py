@@ -39,9 +39,9 @@ from espnet2.train.trainer import Trainer
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import float_or_none, int_or_none, str2bool, str_or_none
 
+from voxrecipes.data.audio import SAMPLE_RATE
 from voxrecipes.errors import ConfigError
 from voxrecipes.models.whisper_classifier import (
-    MEL_FRAMES_PER_SECOND,
     WhisperTextInjectionClassifier,
     build_encoder,
     extract_features,
@@ -53,7 +53,6 @@ logger = logging.getLogger(__name__)
 
 CLASSES = ("Profanity", "Bullying", "Dating_Sexting", "Racist", "Other", "No_Violation")
 AP_CLASSES = ("Profanity", "Dating_Sexting", "Racist", "Bullying")
-SAMPLE_RATE = 16000
 
 
 class ClipCrop:
@@ -138,11 +137,13 @@ class ToxicityTrainer(Trainer):
             dist.all_gather_object(parts, (scores, targets))
             scores = np.concatenate([p[0] for p in parts])
             targets = np.concatenate([p[1] for p in parts])
-        from voxrecipes.metrics.ranking import average_precision
+        from voxrecipes.metrics.ranking import mean_average_precision
 
         columns = [core.classes.index(c) for c in core.ap_classes]
-        ap = average_precision(targets, scores)[columns]
-        value = float(np.nanmean(ap)) if not np.all(np.isnan(ap)) else float("nan")
+        try:
+            value = mean_average_precision(targets, scores, columns)
+        except ValueError:  # no positive of any mAP class in the validation set
+            value = float("nan")
         reporter.register({"mAP": value})
         reporter.next()
 
@@ -230,10 +231,6 @@ class TrainedClassifier:
     max_seconds: float
     num_mel_bins: int
     checkpoint: Path
-
-    @property
-    def max_frames(self) -> int:
-        return int(round(self.max_seconds * MEL_FRAMES_PER_SECOND))
 
 
 def load_classifier(exp_dir: str | os.PathLike, checkpoint: str = "valid.mAP.best.pth",
