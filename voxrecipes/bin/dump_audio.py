@@ -2,7 +2,10 @@
 
 Segments are cut and ``cmd |`` pipes run once here, so training reads plain wav files
 (ESPnet's ``sound`` type). With --classes, ``labels`` holds each utterance's multi-hot
-vector over the classes (ESPnet's ``text_float`` type). --min_seconds drops short
+vector over the classes (ESPnet's ``text_float`` type). With --category_classes,
+``category`` holds the index of each utterance's ``utt2category`` class (``text_int``)
+and ``category2utt`` the lists ESPnet's category-balanced sampler reads; ``attributes``
+(``text_float``: valence arousal dominance) is written whenever ``utt2attrs`` exists. --min_seconds drops short
 utterances (the toxicity paper discards training audio under 1 s).
 
 Example::
@@ -25,6 +28,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out_dir", required=True, help="dump directory to write (replaced when complete)")
     parser.add_argument("--classes", nargs="+", default=None,
                         help="class list of the multi-hot 'labels' file (needs utt2labels); none: no labels file")
+    parser.add_argument("--category_classes", nargs="+", default=None,
+                        help="class list of the 'category' index file (from utt2category, when present)")
     parser.add_argument("--min_seconds", type=float, default=0.0, help="drop utterances shorter than this")
     parser.add_argument("--sample_rate", type=int, default=16000, help="sample rate of the dumped audio")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
@@ -34,7 +39,8 @@ def get_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> None:
     from voxrecipes.data.dump import dump_audio
 
-    dump_audio(args.data, args.out_dir, classes=args.classes, min_seconds=args.min_seconds,
+    dump_audio(args.data, args.out_dir, classes=args.classes, category_classes=args.category_classes,
+               min_seconds=args.min_seconds,
                sample_rate=args.sample_rate, progress=not args.no_progress)
 
 

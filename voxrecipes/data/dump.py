@@ -10,6 +10,12 @@ stage does, every utterance is decoded once (segments cut, pipes run, resampled 
 - ``labels``: ``utt 0 1 0 0 0 0``, the multi-hot vector of ``utt2labels`` over the
   recipe's class list (ESPnet's ``text_float`` type), written only when a class list
   is given and the data directory has ``utt2labels``;
+- ``category``: ``utt 3``, the index of ``utt2category``'s class in the recipe's
+  category list (ESPnet's ``text_int`` type), and ``category2utt``, what ESPnet's
+  category-balanced batch sampler (``--iterator_type category --batch_type catbel``)
+  reads; written only when a category list is given and the directory has ``utt2category``;
+- ``attributes``: ``utt valence arousal dominance`` (``text_float``) when the data
+  directory has ``utt2attrs``;
 - the data directory's own tables (``utt2spk``, ``text``, ``utt2lang``, ``utt2labels``,
   ...), restricted to the dumped utterances, so the dump is a valid data directory.
 
@@ -61,8 +67,28 @@ def label_vectors(dd: DataDir, classes: Sequence[str]) -> dict[str, np.ndarray]:
     return out
 
 
+def category_indices(dd: DataDir, classes: Sequence[str]) -> dict[str, int]:
+    """``utt -> index`` of its ``utt2category`` class in ``classes``; an unknown class is a DataError at its line."""
+    if dd.utt2category is None:
+        raise DataError(dd.file_path("utt2category"), None, "file not found (needed for the category indices)")
+    index = {c: i for i, c in enumerate(classes)}
+    if len(index) != len(classes):
+        raise ConfigError(f"duplicate class names in {' '.join(classes)}")
+    out = {}
+    for utt in dd.utts:
+        label = dd.utt2category.get(utt)
+        if label is None:
+            raise DataError(dd.file_path("utt2category"), None, f"utterance '{utt}' has no category")
+        if label not in index:
+            raise DataError(dd.file_path("utt2category"), dd.line_of("utt2category", utt),
+                            f"category '{label}' of '{utt}' is not one of the classes {' '.join(classes)}")
+        out[utt] = index[label]
+    return out
+
+
 def dump_audio(data_dir: str | os.PathLike, out_dir: str | os.PathLike, *, classes: Sequence[str] | None = None,
-               min_seconds: float = 0.0, sample_rate: int = SAMPLE_RATE, progress: bool = True) -> dict:
+               category_classes: Sequence[str] | None = None, min_seconds: float = 0.0,
+               sample_rate: int = SAMPLE_RATE, progress: bool = True) -> dict:
     """Write the dump of ``data_dir`` to ``out_dir`` (replaced atomically); return the summary written to JSON."""
     import soundfile as sf
     from tqdm import tqdm
@@ -71,6 +97,7 @@ def dump_audio(data_dir: str | os.PathLike, out_dir: str | os.PathLike, *, class
 
     dd = DataDir.load(data_dir)
     vectors = label_vectors(dd, classes) if classes else None
+    categories = category_indices(dd, category_classes) if category_classes and dd.utt2category is not None else None
     out_dir = Path(out_dir)
     min_samples = int(round(min_seconds * sample_rate))
     kept: dict[str, int] = {}
@@ -97,9 +124,19 @@ def dump_audio(data_dir: str | os.PathLike, out_dir: str | os.PathLike, *, class
         if vectors is not None:
             write_table(tmp / "labels", {u: " ".join(f"{v:g}" for v in vectors[u]) for u in kept})
             (tmp / "classes.txt").write_text("".join(f"{c}\n" for c in classes), encoding="utf-8")
+        if categories is not None:
+            write_table(tmp / "category", {u: str(categories[u]) for u in kept})
+            by_class: dict[str, list[str]] = {}
+            for u in sorted(kept):
+                by_class.setdefault(category_classes[categories[u]], []).append(u)
+            write_table(tmp / "category2utt", {c: " ".join(us) for c, us in by_class.items()})
+            (tmp / "category_classes.txt").write_text("".join(f"{c}\n" for c in category_classes), encoding="utf-8")
+        if dd.utt2attrs is not None:
+            write_table(tmp / "attributes", {u: " ".join(f"{v:g}" for v in dd.utt2attrs[u]) for u in kept})
         info = {"source": str(dd.path), "sample_rate": sample_rate, "utterances": len(kept),
                 "dropped_shorter_than_min_seconds": len(dropped), "min_seconds": min_seconds,
-                "seconds": round(sum(kept.values()) / sample_rate, 3), "classes": list(classes or [])}
+                "seconds": round(sum(kept.values()) / sample_rate, 3), "classes": list(classes or []),
+                "category_classes": list(category_classes or []) if categories is not None else []}
         (tmp / "dump_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     if dropped:
         logger.info("%s: dropped %d utterances shorter than %g s (first: %s)", dd.path, len(dropped), min_seconds,

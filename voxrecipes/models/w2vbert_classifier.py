@@ -57,6 +57,13 @@ class W2VBertEmotionModel(nn.Module):
         num_outputs: classes for ``task="category"`` (ignored for attributes, which have 3).
         task: ``"category"`` or ``"attributes"``.
         lora_r, lora_alpha, lora_dropout, target_modules: the peft LoRA configuration.
+        normalize_features: normalise each utterance's log-mel features per mel bin, as
+            Wav2Vec2-BERT was pretrained (keep it for pretrained backbones). It removes
+            loudness and the long-term spectrum, so a backbone trained from random weights
+            (mini recipes) may do better without it. Stored with the model; the collate
+            function and inference read it from here.
+        use_lora: ``False`` trains the whole backbone instead (no adapters; the
+            comparison the LoRA benchmark makes); the backbone is then always saved.
         embedding_dim: size of the first dense layer (the embedding).
         attention_dim: hidden size of the attentive-pooling scorer.
         pooling_stats: append the attention-weighted standard deviation to the pooled mean.
@@ -74,6 +81,8 @@ class W2VBertEmotionModel(nn.Module):
         embedding_dim: int = 256,
         attention_dim: int = 128,
         pooling_stats: bool = False,
+        use_lora: bool = True,
+        normalize_features: bool = True,
     ):
         super().__init__()
         if task not in TASKS:
@@ -101,12 +110,18 @@ class W2VBertEmotionModel(nn.Module):
             "embedding_dim": embedding_dim,
             "attention_dim": attention_dim,
             "pooling_stats": pooling_stats,
+            "use_lora": use_lora,
+            "normalize_features": normalize_features,
         }
-        lora = LoraConfig(
-            r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=list(target_modules), bias="none"
-        )
-        # get_peft_model freezes every backbone parameter; only the lora_A/lora_B matrices train.
-        self.backbone = get_peft_model(backbone, lora)
+        self.normalize_features = normalize_features
+        self.use_lora = use_lora
+        if use_lora:
+            lora = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                              target_modules=list(target_modules), bias="none")
+            # get_peft_model freezes every backbone parameter; only the lora_A/lora_B matrices train.
+            self.backbone = get_peft_model(backbone, lora)
+        else:
+            self.backbone = backbone
         hidden = backbone.config.hidden_size
         self.pooling = AttentivePooling(hidden, attention_dim=attention_dim, stats=pooling_stats)
         self.dense = nn.Linear(self.pooling.output_dim, embedding_dim)
@@ -114,12 +129,17 @@ class W2VBertEmotionModel(nn.Module):
         self.batchnorm = nn.BatchNorm1d(embedding_dim)
         self.output = nn.Linear(embedding_dim, self.num_outputs)
 
+    @property
+    def base_model(self) -> Wav2Vec2BertModel:
+        """The transformers backbone without the peft wrapper."""
+        return self.backbone.get_base_model() if self.use_lora else self.backbone
+
     # ------------------------------------------------------------------ forward
     def frame_mask(self, attention_mask: torch.Tensor | None, num_frames: int) -> torch.Tensor | None:
         """The feature-level mask mapped onto the backbone's output frames (they differ only with an adapter)."""
         if attention_mask is None or attention_mask.shape[1] == num_frames:
             return attention_mask
-        return self.backbone.get_base_model()._get_feature_vector_attention_mask(num_frames, attention_mask)
+        return self.base_model._get_feature_vector_attention_mask(num_frames, attention_mask)
 
     def forward(
         self, input_features: torch.Tensor, attention_mask: torch.Tensor | None = None
@@ -154,10 +174,14 @@ class W2VBertEmotionModel(nn.Module):
         return [n for n, p in self.named_parameters() if p.requires_grad]
 
     # -------------------------------------------------------------- save/load
-    def save_pretrained(self, directory: str | os.PathLike) -> None:
-        """Write adapters, head and metadata (and a config-built backbone) atomically to ``directory``."""
+    def save_pretrained(self, directory: str | os.PathLike, metadata: dict | None = None) -> None:
+        """Write adapters, head and metadata (and a config-built backbone) atomically to ``directory``.
+
+        ``metadata`` (JSON-serialisable, e.g. the class names) is stored under that key in ``config.json``.
+        """
         with atomic_dir(directory) as tmp:
-            self.backbone.save_pretrained(tmp)
+            if self.use_lora:
+                self.backbone.save_pretrained(tmp)
             save_file(self.head_state_dict(), os.fspath(tmp / "head.safetensors"))
             meta = {
                 "format_version": FORMAT_VERSION,
@@ -165,9 +189,10 @@ class W2VBertEmotionModel(nn.Module):
                 "backbone_path": self.backbone_path,
                 "backbone_config": None if self.backbone_path else self.backbone_config.to_dict(),
                 **self.hparams,
+                "metadata": metadata or {},
             }
-            if self.backbone_path is None:
-                base = self.backbone.get_base_model().state_dict()
+            if self.backbone_path is None or not self.use_lora:
+                base = self.base_model.state_dict()
                 weights = {k: v.detach().cpu().contiguous() for k, v in base.items() if "lora_" not in k}
                 save_file(weights, os.fspath(tmp / "backbone.safetensors"))
             (tmp / "config.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -177,33 +202,39 @@ class W2VBertEmotionModel(nn.Module):
         """Rebuild a model saved with :meth:`save_pretrained` (safetensors only, no pickle)."""
         directory = Path(directory)
         config_path = directory / "config.json"
-        for name in ("config.json", "head.safetensors", "adapter_model.safetensors"):
+        for name in ("config.json", "head.safetensors"):
             if not (directory / name).is_file():
                 raise DataError(directory / name, None, "missing; not a directory written by save_pretrained")
         try:
             meta = json.loads(config_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise DataError(config_path, exc.lineno, f"invalid JSON: {exc.msg}") from exc
+        use_lora = bool(meta.get("use_lora", True))
+        if use_lora and not (directory / "adapter_model.safetensors").is_file():
+            raise DataError(directory / "adapter_model.safetensors", None,
+                            "missing; not a directory written by save_pretrained")
         if meta.get("model") != "W2VBertEmotionModel":
             raise DataError(config_path, None, f"not a W2VBertEmotionModel config (model={meta.get('model')!r})")
         source = meta["backbone_path"] or Wav2Vec2BertConfig.from_dict(meta["backbone_config"])
         model = cls(source, **{k: meta[k] for k in (
             "num_outputs", "task", "lora_r", "lora_alpha", "lora_dropout", "target_modules",
-            "embedding_dim", "attention_dim", "pooling_stats")})
-        if meta["backbone_path"] is None:
+            "embedding_dim", "attention_dim", "pooling_stats")}, use_lora=use_lora,
+            normalize_features=bool(meta.get("normalize_features", True)))
+        if meta["backbone_path"] is None or not use_lora:
             weights_path = directory / "backbone.safetensors"
             if not weights_path.is_file():
                 raise DataError(weights_path, None, "missing; a config-built backbone must be saved with the model")
-            missing, unexpected = model.backbone.get_base_model().load_state_dict(load_file(weights_path), strict=False)
+            missing, unexpected = model.base_model.load_state_dict(load_file(weights_path), strict=False)
             missing = [k for k in missing if "lora_" not in k]
             if missing or unexpected:
                 raise DataError(weights_path, None, f"weights do not match the config: missing {missing[:3]}, "
                                 f"unexpected {unexpected[:3]}")
-        adapters = load_file(directory / "adapter_model.safetensors")
-        result = set_peft_model_state_dict(model.backbone, adapters)
-        if getattr(result, "unexpected_keys", None):
-            raise DataError(directory / "adapter_model.safetensors", None,
-                            f"unexpected adapter weights {result.unexpected_keys[:3]}")
+        if use_lora:
+            adapters = load_file(directory / "adapter_model.safetensors")
+            result = set_peft_model_state_dict(model.backbone, adapters)
+            if getattr(result, "unexpected_keys", None):
+                raise DataError(directory / "adapter_model.safetensors", None,
+                                f"unexpected adapter weights {result.unexpected_keys[:3]}")
         head = load_file(directory / "head.safetensors")
         for name, module in model.head_modules().items():
             prefix = name + "."

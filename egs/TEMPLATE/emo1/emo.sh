@@ -23,34 +23,50 @@ SECONDS=0
 stage=1               # Processes starts from the specified stage.
 stop_stage=10000      # Processes is stopped at the specified stage.
 nj=4                  # Number of parallel jobs for feature and embedding extraction.
+ngpu=0                # GPUs for model training (0: CPU); inference uses one when > 0.
 python=python3        # Python interpreter (the venv's, put on PATH by path.sh).
 expdir=exp            # Directory of the experiments.
-dumpdir=dump          # Directory of features and embeddings.
+dumpdir=dump          # Directory of dumped audio, features and embeddings.
 
 # Data preparation related
 local_data_opts=""    # Options passed to local/data.sh.
 check_audio=false     # Open every audio file while validating the data dirs (slow on big corpora).
 
-# Feature extraction related
-fbank_conf=conf/fbank.yaml       # Log-mel options (extract_fbank --config).
+# Embedding related
+embedding_type=w2vbert           # w2vbert: LoRA Wav2Vec2-BERT emotion model; stats: log-mel statistics.
+fbank_conf=conf/fbank.yaml       # Log-mel options of the stats embeddings (extract_fbank --config).
+train_classes="A S H U F D C N O X"  # Classes of the emotion model (8 emotions, Other, No agreement).
+min_train_seconds=0              # Training utterances shorter than this are left out of the dump.
+category_config=conf/train_emotion_category.yaml  # Category model (train_emotion --config).
+train_args=""                    # Extra train_emotion options for every model (e.g. "--max_epoch 2").
+noise_dir=""                     # Point-source noises (e.g. ${MUSAN}/noise); empty: no noise augmentation.
+rir_dir=""                       # Room impulse responses (e.g. ${RIRS_NOISES}/simulated_rirs); empty: no reverb.
+infer_batch_size=16              # Utterances per forward pass when extracting embeddings.
+
+# Attribute model related
+attributes=true                  # Train the attribute model (w2vbert only) and report CCCs.
+attribute_config=conf/train_emotion_attributes.yaml  # First pass: 3-4 s crops.
+attribute_finetune_config=conf/train_emotion_attributes_finetune.yaml  # Then 6-8 s crops, balanced batches.
 
 # Backend related
 backends="lda_lr"                # Backends on the embeddings: lda_lr (LDA + logistic regression), plda.
 lda_lr_conf=conf/lda_lr.yaml     # LDA + logistic regression options (train_lda_lr --config).
 plda_conf=conf/plda.yaml         # PLDA options (train_plda --config).
 priors="train uniform"           # lda_lr scoring priors: 'train' keeps the training prior, 'uniform' corrects it.
-embedding_name="log-mel stats"   # Name of the embeddings in RESULTS.md.
+embedding_name=""                # Name of the embeddings in RESULTS.md (default: from embedding_type).
 
 # Evaluation related
 classes="A S H U F D C N"        # Classes scored by macro-F1 (O and X are not among them).
 num_bootstrap=1000               # Bootstrap resamples for the 95% confidence intervals.
 eval_seed=0                      # Seed of the bootstrap.
 results_title="Emotion recognition"  # Title of RESULTS.md.
+submission_system=lda_lr/uniform # Posteriors (backend/tag) behind the category submission.
 
 # Data sets
 train_set=       # Name of the training set.
-valid_set=       # Name of the development set.
+valid_set=       # Name of the development set (model selection, and the tuning set).
 test_sets=       # Names of the evaluation sets (labelled).
+submission_sets= # Names of unlabelled sets that get a challenge CSV (e.g. test3).
 
 help_message=$(cat << EOF_HELP
 Usage: $0 --train_set <train_set_name> --valid_set <valid_set_name> --test_sets "<test_set_names>"
@@ -60,16 +76,30 @@ Options:
     --stage          # Processes starts from the specified stage (default="${stage}").
     --stop_stage     # Processes is stopped at the specified stage (default="${stop_stage}").
     --nj             # Number of parallel jobs (default="${nj}").
+    --ngpu           # GPUs for training (default="${ngpu}").
     --python         # Python interpreter (default="${python}").
     --expdir         # Directory of the experiments (default="${expdir}").
-    --dumpdir        # Directory of features and embeddings (default="${dumpdir}").
+    --dumpdir        # Directory of dumps, features and embeddings (default="${dumpdir}").
 
     # Data preparation related
     --local_data_opts # Options passed to local/data.sh (default="${local_data_opts}").
     --check_audio     # Open every audio file while validating (default="${check_audio}").
 
-    # Feature extraction related
-    --fbank_conf     # Log-mel options (default="${fbank_conf}").
+    # Embedding related
+    --embedding_type    # w2vbert or stats (default="${embedding_type}").
+    --fbank_conf        # Log-mel options, stats embeddings (default="${fbank_conf}").
+    --train_classes     # Classes of the emotion model (default="${train_classes}").
+    --min_train_seconds # Drop shorter training utterances when dumping (default="${min_train_seconds}").
+    --category_config   # Category model config (default="${category_config}").
+    --train_args        # Extra train_emotion options (default="${train_args}").
+    --noise_dir         # Noise folder for augmentation (default="${noise_dir}").
+    --rir_dir           # RIR folder for augmentation (default="${rir_dir}").
+    --infer_batch_size  # Utterances per forward pass (default="${infer_batch_size}").
+
+    # Attribute model related
+    --attributes                 # Train the attribute model (default="${attributes}").
+    --attribute_config           # First attribute pass (default="${attribute_config}").
+    --attribute_finetune_config  # Balanced finetuning pass (default="${attribute_finetune_config}").
 
     # Backend related
     --backends       # Backends: lda_lr and/or plda (default="${backends}").
@@ -79,25 +109,32 @@ Options:
     --embedding_name # Name of the embeddings in RESULTS.md (default="${embedding_name}").
 
     # Evaluation related
-    --classes        # Classes scored by macro-F1 (default="${classes}").
-    --num_bootstrap  # Bootstrap resamples for the CIs (default="${num_bootstrap}").
-    --eval_seed      # Seed of the bootstrap (default="${eval_seed}").
-    --results_title  # Title of RESULTS.md (default="${results_title}").
+    --classes           # Classes scored by macro-F1 (default="${classes}").
+    --num_bootstrap     # Bootstrap resamples for the CIs (default="${num_bootstrap}").
+    --eval_seed         # Seed of the bootstrap (default="${eval_seed}").
+    --results_title     # Title of RESULTS.md (default="${results_title}").
+    --submission_system # backend/tag of the category submission (default="${submission_system}").
 
     # Data sets
-    --train_set      # Name of the training set (required).
-    --valid_set      # Name of the development set (required).
-    --test_sets      # Names of the evaluation sets (required).
+    --train_set       # Name of the training set (required).
+    --valid_set       # Name of the development set (required).
+    --test_sets       # Names of the evaluation sets (required).
+    --submission_sets # Unlabelled sets that get a challenge CSV (default="${submission_sets}").
 
 Stages:
     1: data preparation (local/data.sh)
     2: validation of the data dirs and utt2dur
-    3: log-mel features, ${nj} parallel jobs per set
-    4: utterance statistics embeddings (mean and standard deviation of log-mel)
-    5: backend training: standardisation + LDA + logistic regression, and/or PLDA
-    6: scoring: posteriors (lda_lr: with each prior of --priors; plda: flat prior)
-    7: evaluation: macro-F1, per-class F1, bootstrap CIs, confusion matrices
-    8: RESULTS.md
+    3: w2vbert: 16 kHz audio dump with class indices and attributes; stats: log-mel features
+    4: w2vbert: noise and RIR lists for the on-the-fly augmentation
+    5: w2vbert: category model training (LoRA Wav2Vec2-BERT, ESPnet trainer) and export
+    6: embeddings (w2vbert: first dense layer after pooling; stats: log-mel mean and std)
+    7: backend training: standardisation + LDA + logistic regression, and/or PLDA
+    8: scoring: posteriors (lda_lr: with each prior of --priors; plda: flat prior)
+    9: w2vbert: attribute model (3-4 s crops), then finetuning on balanced batches (6-8 s crops)
+   10: w2vbert: attribute predictions (valence, arousal, dominance)
+   11: evaluation: macro-F1, per-class F1, confusion matrices; CCCs; bootstrap CIs
+   12: RESULTS.md (the paper's Table 3 and Table 2 layouts)
+   13: challenge CSVs of the submission sets
 EOF_HELP
 )
 
@@ -115,11 +152,24 @@ fi
 [ -z "${train_set}" ] && { log "${help_message}"; log "Error: --train_set is required"; exit 2; }
 [ -z "${valid_set}" ] && { log "${help_message}"; log "Error: --valid_set is required"; exit 2; }
 [ -z "${test_sets}" ] && { log "${help_message}"; log "Error: --test_sets is required"; exit 2; }
+case ${embedding_type} in
+    w2vbert) [ -z "${embedding_name}" ] && embedding_name="W2V-BERT" ;;
+    stats) [ -z "${embedding_name}" ] && embedding_name="log-mel stats"; attributes=false ;;
+    *) log "Error: --embedding_type must be w2vbert or stats, got '${embedding_type}'"; exit 2 ;;
+esac
 
 eval_sets=$(echo "${valid_set} ${test_sets}" | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
-all_sets="${train_set} ${eval_sets}"
+infer_sets="${eval_sets} ${submission_sets}"
+all_sets="${train_set} ${infer_sets}"
 featdir=${dumpdir}/fbank
-embdir=${dumpdir}/stats_embedding
+rawdir=${dumpdir}/raw
+augdir=${dumpdir}/augment
+embdir=${dumpdir}/${embedding_type}_embedding
+catdir=${expdir}/emotion_category
+attrdir=${expdir}/emotion_attributes
+attrftdir=${expdir}/emotion_attributes_ft
+_device=cpu
+[ "${ngpu}" -gt 0 ] && _device=cuda
 
 # The posteriors each backend writes: posteriors_<tag>.txt, one tag per scoring variant.
 score_tags() {
@@ -139,12 +189,49 @@ system_name() {
     esac
 }
 for backend in ${backends}; do score_tags "${backend}" > /dev/null; done
+# The attribute systems: <experiment dir>:<name in RESULTS.md>.
+attribute_systems() {
+    echo "${attrdir}:${embedding_name}"
+    echo "${attrftdir}:${embedding_name} + finetuning on balanced data"
+}
 
 # Records the command that made an experiment directory in it.
 save_command() {
     mkdir -p "$1"
     echo "# $(date '+%Y-%m-%dT%H:%M:%S') in $(pwd)" >> "$1/run.sh.log"
     echo "${run_args}" >> "$1/run.sh.log"
+}
+
+# train_emotion on the dumped training and validation sets: <config> <output dir> <target> [options...]
+train_emotion() {
+    local config=$1 dir=$2 target=$3
+    shift 3
+    local type=text_int
+    [ "${target}" = attributes ] && type=text_float
+    local aug=()
+    [ -f "${augdir}/noise.csv" ] && aug+=(--noise_csv "${augdir}/noise.csv")
+    [ -f "${augdir}/rir.csv" ] && aug+=(--rir_csv "${augdir}/rir.csv")
+    local dist=""
+    [ "${ngpu}" -gt 1 ] && dist="--multiprocessing_distributed true"
+    save_command "${dir}"
+    # shellcheck disable=SC2086
+    ${cuda_cmd} --gpu "${ngpu}" "${dir}/train.log" \
+        ${python} -m voxrecipes.bin.train_emotion \
+            --config "${config}" --output_dir "${dir}" --ngpu "${ngpu}" ${dist} --resume true \
+            --classes ${train_classes} --f1_classes ${classes} \
+            --train_data_path_and_name_and_type "${rawdir}/${train_set}/wav.scp,speech,sound" \
+            --train_data_path_and_name_and_type "${rawdir}/${train_set}/${target},${target},${type}" \
+            --train_shape_file "${rawdir}/${train_set}/speech_shape" \
+            --valid_data_path_and_name_and_type "${rawdir}/${valid_set}/wav.scp,speech,sound" \
+            --valid_data_path_and_name_and_type "${rawdir}/${valid_set}/${target},${target},${type}" \
+            --valid_shape_file "${rawdir}/${valid_set}/speech_shape" \
+            "${aug[@]}" "$@" ${train_args}
+}
+
+# Exports the best checkpoint of a training directory to <dir>/export (adapters + head).
+export_model() {
+    ${python} -m voxrecipes.bin.export_emotion_model --exp_dir "$1" --checkpoint "$2" --out_dir "$1/export" \
+        > "$1/export.log" 2>&1 || { cat "$1/export.log"; exit 1; }
 }
 
 if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ]; then
@@ -166,7 +253,26 @@ if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ]; then
     done
 fi
 
-if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
+if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ] && [ "${embedding_type}" = w2vbert ]; then
+    log "Stage 3: Dumping 16 kHz audio, speech_shape, class indices and attributes into ${rawdir}"
+    for dset in ${all_sets}; do
+        if [ -f "${rawdir}/${dset}/dump_info.json" ] && [ "${rawdir}/${dset}/dump_info.json" -nt "data/${dset}/utt2spk" ]; then
+            log "  ${dset}: ${rawdir}/${dset} is complete and newer than data/${dset}, skipped"
+            continue
+        fi
+        _min=0
+        [ "${dset}" = "${train_set}" ] && _min=${min_train_seconds}
+        save_command "${rawdir}"
+        # shellcheck disable=SC2086
+        ${train_cmd} "${rawdir}/log/dump_${dset}.log" \
+            ${python} -m voxrecipes.bin.dump_audio --no_progress \
+                --data "data/${dset}" --out_dir "${rawdir}/${dset}" \
+                --category_classes ${train_classes} --min_seconds "${_min}"
+        log "  ${dset}: $(wc -l < "${rawdir}/${dset}/wav.scp") utterances -> ${rawdir}/${dset}"
+    done
+fi
+
+if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ] && [ "${embedding_type}" = stats ]; then
     log "Stage 3: Log-mel features (${fbank_conf}) into ${featdir}"
     for dset in ${all_sets}; do
         _nj=$(min "${nj}" "$(wc -l < "data/${dset}/utt2spk")")
@@ -184,24 +290,55 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
     done
 fi
 
-if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ]; then
-    log "Stage 4: Statistics embeddings into ${embdir}"
+if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && [ "${embedding_type}" = w2vbert ]; then
+    if [ -z "${noise_dir}" ] && [ -z "${rir_dir}" ]; then
+        log "Stage 4: no --noise_dir or --rir_dir: training without noise and reverberation"
+        rm -f "${augdir}/noise.csv" "${augdir}/rir.csv"
+    else
+        log "Stage 4: Augmentation lists from noise_dir='${noise_dir}' rir_dir='${rir_dir}' into ${augdir}"
+        _opts=()
+        [ -n "${noise_dir}" ] && _opts+=(--noise_dir "${noise_dir}")
+        [ -n "${rir_dir}" ] && _opts+=(--rir_dir "${rir_dir}")
+        ${python} -m voxrecipes.bin.make_augment_csvs "${_opts[@]}" --out_dir "${augdir}"
+    fi
+fi
+
+if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && [ "${embedding_type}" = w2vbert ]; then
+    if [ -f "${catdir}/export/config.json" ]; then
+        log "Stage 5: ${catdir}/export exists, skipped (remove it to train again)"
+    else
+        log "Stage 5: Training the category model (${category_config} ${train_args}): ${catdir}"
+        train_emotion "${category_config}" "${catdir}" category --model_task category
+        export_model "${catdir}" valid.macro_f1.best.pth
+        log "  exported ${catdir}/valid.macro_f1.best.pth -> ${catdir}/export"
+    fi
+fi
+
+if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ]; then
+    log "Stage 6: ${embedding_name} embeddings into ${embdir}"
     for dset in ${all_sets}; do
         _dir=${embdir}/${dset}
         save_command "${_dir}"
-        ${train_cmd} "${_dir}/log/extract_stats_embeddings.log" \
-            ${python} -m voxrecipes.bin.extract_stats_embeddings \
-                --feats_scp "${featdir}/${dset}/feats.scp" \
-                --out_prefix "${_dir}/embedding"
+        if [ "${embedding_type}" = w2vbert ]; then
+            ${cuda_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" "${_dir}/log/extract_emotion_embeddings.log" \
+                ${python} -m voxrecipes.bin.extract_emotion_embeddings --no_progress \
+                    --model_dir "${catdir}/export" --data "${rawdir}/${dset}" --device "${_device}" \
+                    --batch_size "${infer_batch_size}" --out_dir "${_dir}"
+        else
+            ${train_cmd} "${_dir}/log/extract_stats_embeddings.log" \
+                ${python} -m voxrecipes.bin.extract_stats_embeddings \
+                    --feats_scp "${featdir}/${dset}/feats.scp" \
+                    --out_prefix "${_dir}/embedding"
+        fi
     done
 fi
 
-if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ]; then
+if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
     for backend in ${backends}; do
         _dir=${expdir}/backend_${backend}
         _conf=${lda_lr_conf}
         [ "${backend}" = plda ] && _conf=${plda_conf}
-        log "Stage 5: Backend training: ${backend} (${_conf}) on ${train_set}: ${_dir}"
+        log "Stage 7: Backend training: ${backend} (${_conf}) on ${train_set}: ${_dir}"
         save_command "${_dir}"
         ${train_cmd} "${_dir}/log/train_${backend}.log" \
             ${python} -m "voxrecipes.bin.train_${backend}" \
@@ -212,11 +349,11 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ]; then
     done
 fi
 
-if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ]; then
-    log "Stage 6: Scoring ${eval_sets}with: ${backends}"
+if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
+    log "Stage 8: Scoring ${infer_sets}with: ${backends}"
     for backend in ${backends}; do
         _bdir=${expdir}/backend_${backend}
-        for dset in ${eval_sets}; do
+        for dset in ${infer_sets}; do
             for tag in $(score_tags "${backend}"); do
                 opts=""
                 [ "${backend}" = lda_lr ] && opts="--prior ${tag}"
@@ -231,8 +368,39 @@ if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ]; then
     done
 fi
 
-if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
-    log "Stage 7: Evaluation of ${eval_sets}"
+if [ ${stage} -le 9 ] && [ ${stop_stage} -ge 9 ] && ${attributes}; then
+    if [ -f "${attrdir}/export/config.json" ]; then
+        log "Stage 9: ${attrdir}/export exists, skipped (remove it to train again)"
+    else
+        log "Stage 9: Training the attribute model (${attribute_config} ${train_args}): ${attrdir}"
+        train_emotion "${attribute_config}" "${attrdir}" attributes --model_task attributes
+        export_model "${attrdir}" valid.ccc.best.pth
+    fi
+    if [ -f "${attrftdir}/export/config.json" ]; then
+        log "Stage 9: ${attrftdir}/export exists, skipped (remove it to train again)"
+    else
+        log "Stage 9: Finetuning it on balanced batches (${attribute_finetune_config}): ${attrftdir}"
+        train_emotion "${attribute_finetune_config}" "${attrftdir}" attributes --model_task attributes \
+            --init_param "${attrdir}/valid.ccc.best.pth"
+        export_model "${attrftdir}" valid.ccc.best.pth
+    fi
+fi
+
+if [ ${stage} -le 10 ] && [ ${stop_stage} -ge 10 ] && ${attributes}; then
+    log "Stage 10: Attribute predictions of ${infer_sets}"
+    for system in $(attribute_systems); do
+        _dir=${system%%:*}
+        for dset in ${infer_sets}; do
+            ${cuda_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" "${_dir}/${dset}/log/predict_attributes.log" \
+                ${python} -m voxrecipes.bin.extract_emotion_embeddings --no_progress --no_embeddings \
+                    --model_dir "${_dir}/export" --data "${rawdir}/${dset}" --device "${_device}" \
+                    --batch_size "${infer_batch_size}" --out_dir "${_dir}/${dset}"
+        done
+    done
+fi
+
+if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ]; then
+    log "Stage 11: Evaluation of ${eval_sets}"
     for backend in ${backends}; do
         _bdir=${expdir}/backend_${backend}
         for dset in ${eval_sets}; do
@@ -249,25 +417,67 @@ if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
             done
         done
     done
+    if ${attributes}; then
+        for system in $(attribute_systems); do
+            _dir=${system%%:*}
+            for dset in ${eval_sets}; do
+                ${python} -m voxrecipes.bin.evaluate_attributes \
+                    --predictions "${_dir}/${dset}/attributes.txt" \
+                    --labels "data/${dset}/utt2attrs" \
+                    --num_bootstrap "${num_bootstrap}" \
+                    --seed "${eval_seed}" \
+                    --set_name "${dset}" \
+                    --out_dir "${_dir}/${dset}/eval"
+            done
+        done
+    fi
 fi
 
-if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
-    log "Stage 8: RESULTS.md"
+if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ]; then
+    log "Stage 12: RESULTS.md"
     entries=()
     for backend in ${backends}; do
         for tag in $(score_tags "${backend}"); do
             name=$(system_name "${backend}" "${tag}")
             for dset in ${eval_sets}; do
-                entries+=(--entry "${name}=${expdir}/backend_${backend}/${dset}/eval_${tag}/metrics.json")
+                entries+=(--category "${name}=${dset}=${expdir}/backend_${backend}/${dset}/eval_${tag}/metrics.json")
             done
         done
     done
-    ${python} -m voxrecipes.bin.make_results \
-        --title "${results_title}" "${entries[@]}" --out RESULTS.md > "${expdir}/make_results.log"
+    if [[ " ${priors} " == *" train "* ]] && [[ " ${priors} " == *" uniform "* ]]; then
+        entries+=(--prior_pair "$(system_name lda_lr train)=$(system_name lda_lr uniform)" --prior_set "${valid_set}")
+    fi
+    if ${attributes}; then
+        while IFS= read -r system; do
+            for dset in ${eval_sets}; do
+                entries+=(--attributes "${system#*:}=${dset}=${system%%:*}/${dset}/eval/metrics.json")
+            done
+        done < <(attribute_systems)
+    fi
+    # shellcheck disable=SC2086
+    ${python} -m voxrecipes.bin.make_emotion_results \
+        --title "${results_title}" --sets ${eval_sets} "${entries[@]}" --out RESULTS.md > "${expdir}/make_results.log"
+fi
+
+if [ ${stage} -le 13 ] && [ ${stop_stage} -ge 13 ] && [ -n "${submission_sets}" ]; then
+    log "Stage 13: Challenge CSVs of ${submission_sets}(categories: ${submission_system})"
+    for dset in ${submission_sets}; do
+        _out=${expdir}/submission/${dset}
+        mkdir -p "${_out}"
+        # shellcheck disable=SC2086
+        ${python} -m voxrecipes.bin.write_submission --task category --classes ${classes} \
+            --posteriors "${expdir}/backend_${submission_system%%/*}/${dset}/posteriors_${submission_system#*/}.txt" \
+            --data "data/${dset}" --out "${_out}/categories.csv"
+        if ${attributes}; then
+            ${python} -m voxrecipes.bin.write_submission --task attributes \
+                --posteriors "${attrftdir}/${dset}/attributes.txt" --data "data/${dset}" --out "${_out}/attributes.csv"
+        fi
+        log "  ${dset}: $(ls "${_out}"/*.csv | tr '\n' ' ')"
+    done
 fi
 
 log "Successfully finished. [elapsed=${SECONDS}s]"
-if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
+if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ]; then
     echo
     cat RESULTS.md
 fi

@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
 # The MSP-Podcast recipe on a generated mini corpus (espeak-ng voices as speakers,
-# the real release's on-disk format). Runs end to end on 2 CPU cores in minutes.
+# the real release's on-disk format), with a tiny Wav2Vec2-BERT built from a config
+# and noises and room impulse responses generated in the MUSAN / RIRS_NOISES layouts.
+# Runs end to end on 2 CPU cores in minutes. `./run.sh --embedding_type stats` runs
+# the log-mel statistics baseline instead (no neural model, no attributes).
 set -euo pipefail
+. ./db.sh
 
 train_set=train
 valid_set=dev_bal          # tuning set (Dev_bal: balanced over the 8 classes)
 test_sets="dev_filt test1 test2"
+submission_sets=test3      # unlabelled: challenge CSVs only
+# local/data.sh generates these when MUSAN / RIRS_NOISES (db.sh) are empty.
+noise_dir=${MUSAN:-downloads/augment/musan}/noise
+rir_dir=${RIRS_NOISES:-downloads/augment/RIRS_NOISES}/simulated_rirs
 
 ./emo.sh \
     --nj 2 \
     --train_set "${train_set}" \
     --valid_set "${valid_set}" \
     --test_sets "${test_sets}" \
+    --submission_sets "${submission_sets}" \
     --backends "lda_lr plda" \
-    --results_title "Mini MSP-Podcast (generated), emotion categories" "$@"
+    --noise_dir "${noise_dir}" \
+    --rir_dir "${rir_dir}" \
+    --results_title "Mini MSP-Podcast (generated), emotion categories and attributes" "$@"

@@ -3,7 +3,9 @@
 # empty, a corpus in the real release's layout is generated with espeak-ng under
 # downloads/mini_podcast first; then the real preparer reads it, exactly as it
 # reads the MSP-Podcast release: data/{train,development,test1,test2,test3},
-# then the evaluation subsets data/dev_filt and data/dev_bal.
+# then the evaluation subsets data/dev_filt and data/dev_bal. When MUSAN /
+# RIRS_NOISES are empty, noises and room impulse responses for the augmentation are
+# generated in their layouts under downloads/augment.
 set -euo pipefail
 log() {
     local fname=${BASH_SOURCE[1]##*/}
@@ -32,6 +34,10 @@ if [ -z "${MSP_PODCAST}" ]; then
     else
         log "Using the generated corpus in ${MSP_PODCAST} (remove it to generate again)"
     fi
+fi
+if [ -z "${MUSAN}" ] || [ -z "${RIRS_NOISES}" ]; then
+    log "Generating noises and room impulse responses into downloads/augment"
+    ${python} -m voxrecipes.bin.generate_noise_rirs --out_dir downloads/augment --seed "${seed}"
 fi
 log "Preparing data dirs from ${MSP_PODCAST}"
 ${python} -m voxrecipes.bin.prepare_msp_podcast --corpus_dir "${MSP_PODCAST}" --out_dir data

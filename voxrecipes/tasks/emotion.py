@@ -1,0 +1,278 @@
+"""ESPnet task of the MSP-Podcast emotion models: data names, crops, augmentation, collation, model, metrics.
+
+ESPnet's ``AbsTask`` gives the YAML config, DDP, AMP, gradient accumulation, resume,
+n-best model selection, TensorBoard, the length-bucketing and the category-balanced
+batch samplers (``--iterator_type category --batch_type catbel`` with the dump's
+``category2utt``, used to finetune the attribute model on balanced data); this module
+says what is emotion-specific:
+
+- data names: ``speech`` (``sound``: the dumped 16 kHz wavs), ``category``
+  (``text_int``: the index of the consensus class) for the category model,
+  ``attributes`` (``text_float``: valence arousal dominance, 1-7) for the attribute model;
+- preprocessing: each training utterance gets a random crop whose length is drawn
+  from [``crop_min_seconds``, ``crop_max_seconds``] (2-4 s for categories, 3-4 s then
+  6-8 s for attributes), at most the utterance; evaluation uses whole utterances (at
+  most ``eval_max_seconds``);
+- collation: waveforms padded into a batch, augmented in training
+  (:class:`~voxrecipes.data.augment.WaveformAugmenter`: MUSAN noise, RIRs, speed
+  perturbation of half the batches), then the Wav2Vec2-BERT log-mel features with
+  their attention mask;
+- the model: :class:`~voxrecipes.models.w2vbert_classifier.W2VBertEmotionModel`
+  (LoRA on a pretrained ``--w2vbert_model`` or on a config-built ``--w2vbert_conf``);
+- validation: macro-F1 over ``--f1_classes`` (the 8 emotions; utterances labelled with
+  other classes are left out) or the mean CCC, over the whole validation set, reported
+  as ``valid/macro_f1`` or ``valid/ccc`` for ``--best_model_criterion``.
+
+The backbone's configuration is written into ``config.yaml`` (``encoder_config``) so
+that :func:`~voxrecipes.tasks.emotion_inference.load_emotion_model` rebuilds the
+trained model without the pretrained checkpoint it started from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable, Collection
+
+import numpy as np
+import torch
+from espnet2.tasks.abs_task import AbsTask
+from espnet2.train.trainer import Trainer
+from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import float_or_none, str2bool, str_or_none
+
+from voxrecipes.data.audio import SAMPLE_RATE
+from voxrecipes.errors import ConfigError
+from voxrecipes.models.w2vbert_classifier import DEFAULT_TARGET_MODULES, TASKS, W2VBertEmotionModel
+from voxrecipes.tasks.emotion_model import EmotionESPnetModel
+
+logger = logging.getLogger(__name__)
+
+#: The 10 training classes of the paper: 8 emotions, O (other) and X (no agreement).
+CLASSES = ("A", "S", "H", "U", "F", "D", "C", "N", "O", "X")
+#: The classes of the challenge's macro-F1.
+F1_CLASSES = ("A", "S", "H", "U", "F", "D", "C", "N")
+
+
+class EmotionCrop:
+    """Preprocessing: a random crop of random length in training, the whole utterance (capped) otherwise."""
+
+    def __init__(self, min_seconds: float, max_seconds: float, train: bool, eval_max_seconds: float | None = None,
+                 sample_rate: int = SAMPLE_RATE):
+        if not 0 < min_seconds <= max_seconds:
+            raise ConfigError(f"need 0 < crop_min_seconds <= crop_max_seconds, got {min_seconds}, {max_seconds}")
+        self.min_samples = int(round(min_seconds * sample_rate))
+        self.max_samples = int(round(max_seconds * sample_rate))
+        self.eval_max = None if eval_max_seconds is None else int(round(eval_max_seconds * sample_rate))
+        self.train = train
+
+    def __call__(self, uid: str, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        speech = np.asarray(data["speech"])
+        if speech.ndim != 1:
+            raise ValueError(f"{uid}: expected mono audio, got shape {speech.shape}")
+        if len(speech) == 0:
+            raise ValueError(f"{uid}: empty utterance")
+        if self.train:
+            # np.random: ESPnet seeds it per epoch and per DataLoader worker, so crops are reproducible.
+            length = min(len(speech), np.random.randint(self.min_samples, self.max_samples + 1))
+            start = np.random.randint(0, len(speech) - length + 1)
+            speech = speech[start:start + length]
+        elif self.eval_max is not None:
+            speech = speech[:self.eval_max]
+        data["speech"] = speech
+        return data
+
+
+def pad_waveforms(waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(B, T_max)`` zero-padded float batch and the ``(B,)`` lengths in samples."""
+    lengths = torch.tensor([len(w) for w in waves], dtype=torch.long)
+    batch = torch.zeros(len(waves), int(lengths.max()))
+    for i, w in enumerate(waves):
+        batch[i, :len(w)] = torch.as_tensor(np.asarray(w, dtype=np.float32))
+    return batch, lengths
+
+
+def w2vbert_features(extractor, waves: list[np.ndarray], normalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Wav2Vec2-BERT inputs ``(B, T, 160)`` and the frame mask ``(B, T)`` of a list of 16 kHz waveforms.
+
+    ``normalize``: per-utterance mean and variance normalisation of each mel bin (the pretrained model's input).
+    """
+    out = extractor([np.asarray(w, dtype=np.float32) for w in waves], sampling_rate=SAMPLE_RATE, padding=True,
+                    return_attention_mask=True, return_tensors="pt", do_normalize_per_mel_bins=normalize)
+    return out["input_features"], out["attention_mask"]
+
+
+class EmotionCollate:
+    """Batch of ``(utt, {speech, category | attributes})`` -> augmented waveforms -> features and targets."""
+
+    def __init__(self, augmenter=None, normalize_features: bool = True):
+        from voxrecipes.models.w2vbert_classifier import make_feature_extractor
+
+        self.extractor = make_feature_extractor(SAMPLE_RATE)
+        self.augmenter = augmenter
+        self.normalize_features = normalize_features
+
+    def __call__(self, data: Collection[tuple[str, dict[str, np.ndarray]]]) -> tuple[list[str], dict]:
+        utts = [uid for uid, _ in data]
+        items = [d for _, d in data]
+        waves = [np.asarray(d["speech"], dtype=np.float32) for d in items]
+        if self.augmenter is not None:
+            batch, lengths = self.augmenter(*pad_waveforms(waves))
+            waves = [batch[i, :int(n)].numpy() for i, n in enumerate(lengths)]
+        features, mask = w2vbert_features(self.extractor, waves, self.normalize_features)
+        out: dict[str, torch.Tensor] = {"input_features": features, "attention_mask": mask}
+        for name, dtype in (("category", np.int64), ("attributes", np.float32)):
+            present = [name in d for d in items]
+            if any(present):
+                if not all(present):
+                    raise ValueError(f"'{name}' missing for utterance {utts[present.index(False)]}")
+                out[name] = torch.from_numpy(np.stack([np.asarray(d[name], dtype=dtype).reshape(-1) for d in items]))
+        return utts, out
+
+
+def build_emotion_model(args: argparse.Namespace) -> W2VBertEmotionModel:
+    """The model of ``args``: saved ``encoder_config``, else pretrained ``w2vbert_model``, else ``w2vbert_conf``."""
+    from transformers import Wav2Vec2BertConfig
+
+    saved = getattr(args, "encoder_config", None)
+    if saved or not args.w2vbert_model:
+        source = Wav2Vec2BertConfig(**(saved or args.w2vbert_conf or {}))
+    else:
+        source = args.w2vbert_model
+    return W2VBertEmotionModel(
+        source, num_outputs=len(args.classes), task=args.model_task, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout, target_modules=args.target_modules, embedding_dim=args.embedding_dim,
+        attention_dim=args.attention_dim, pooling_stats=args.pooling_stats, use_lora=args.use_lora,
+        normalize_features=args.normalize_features)
+
+
+def validation_metric(core: EmotionESPnetModel, outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """Macro-F1 over ``f1_classes`` (arg-max among them) or the mean CCC of the whole validation set."""
+    if core.task == "category":
+        from voxrecipes.metrics.classification import macro_f1
+
+        columns = [core.classes.index(c) for c in core.f1_classes]
+        position = {col: k for k, col in enumerate(columns)}
+        keep = np.isin(targets, columns)
+        if not keep.any():
+            return {"macro_f1": float("nan")}
+        y_true = np.array([position[int(t)] for t in targets[keep]])
+        y_pred = outputs[keep][:, columns].argmax(axis=1)
+        return {"macro_f1": macro_f1(y_true, y_pred, len(columns))}
+    from voxrecipes.metrics.regression import ccc_per_dim
+
+    if len(targets) < 2:
+        return {"ccc": float("nan")}
+    return {"ccc": float(np.mean(ccc_per_dim(targets, outputs)))}
+
+
+class EmotionTrainer(Trainer):
+    """ESPnet's trainer with the validation macro-F1 / CCC computed over the whole validation set."""
+
+    @classmethod
+    def validate_one_epoch(cls, model, iterator, reporter, options, distributed_option) -> None:
+        core = model.module if hasattr(model, "module") else model
+        core.collected = []
+        super().validate_one_epoch(model, iterator, reporter, options, distributed_option)
+        if not core.collected:
+            return
+        outputs = torch.cat([o for o, _ in core.collected]).numpy()
+        targets = torch.cat([t for _, t in core.collected]).numpy()
+        core.collected = []
+        if distributed_option.distributed:
+            import torch.distributed as dist
+
+            parts: list = [None] * dist.get_world_size()
+            dist.all_gather_object(parts, (outputs, targets))
+            outputs = np.concatenate([p[0] for p in parts])
+            targets = np.concatenate([p[1] for p in parts])
+        reporter.register(validation_metric(core, outputs, targets))
+        reporter.next()
+
+
+class EmotionTask(AbsTask):
+    """Utterance-level emotion categories or attributes with a LoRA-adapted Wav2Vec2-BERT."""
+
+    num_optimizers: int = 1
+    class_choices_list: list = []
+    trainer = EmotionTrainer
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group(description="Emotion task related")
+        group.add_argument("--model_task", choices=TASKS, default="category",
+                           help="category: CE over --classes; attributes: valence/arousal/dominance with -CCC")
+        group.add_argument("--classes", nargs="+", default=list(CLASSES),
+                           help="output classes, in the order of the 'category' indices")
+        group.add_argument("--f1_classes", nargs="+", default=list(F1_CLASSES),
+                           help="classes of the validation macro-F1 'macro_f1'")
+        group.add_argument("--w2vbert_model", type=str_or_none, default=None,
+                           help="pretrained Wav2Vec2-BERT (model id or local directory); none: --w2vbert_conf")
+        group.add_argument("--w2vbert_conf", action=NestedDictAction, default={},
+                           help="Wav2Vec2BertConfig keyword arguments of a randomly initialised backbone")
+        group.add_argument("--encoder_config", action=NestedDictAction, default={},
+                           help="set by training: the full backbone config, so a trained model rebuilds offline")
+        group.add_argument("--use_lora", type=str2bool, default=True,
+                           help="LoRA adapters on a frozen backbone; false: train the whole backbone")
+        group.add_argument("--lora_r", type=int, default=32, help="LoRA rank")
+        group.add_argument("--lora_alpha", type=float, default=32, help="LoRA alpha")
+        group.add_argument("--lora_dropout", type=float, default=0.05, help="LoRA dropout")
+        group.add_argument("--target_modules", nargs="+", default=list(DEFAULT_TARGET_MODULES),
+                           help="backbone modules that get adapters (the attention projections)")
+        group.add_argument("--embedding_dim", type=int, default=256, help="size of the dense layer (the embedding)")
+        group.add_argument("--attention_dim", type=int, default=128, help="hidden size of the attentive pooling")
+        group.add_argument("--pooling_stats", type=str2bool, default=False,
+                           help="append the attention-weighted standard deviation to the pooled mean")
+        group.add_argument("--normalize_features", type=str2bool, default=True,
+                           help="per-utterance, per-mel-bin normalisation of the features (Wav2Vec2-BERT's "
+                                "pretraining input; a backbone trained from random weights may do without)")
+        group.add_argument("--crop_min_seconds", type=float, default=2.0, help="shortest random training crop")
+        group.add_argument("--crop_max_seconds", type=float, default=4.0, help="longest random training crop")
+        group.add_argument("--min_utterance_seconds", type=float_or_none, default=None,
+                           help="training utterances shorter than this are an error (default: crop_min_seconds); "
+                                "shorter ones that are allowed are used whole")
+        group.add_argument("--eval_max_seconds", type=float_or_none, default=None,
+                           help="validation uses at most this much of each utterance (none: all of it)")
+        group.add_argument("--augmentation", action=NestedDictAction, default={},
+                           help="WaveformAugmenter options (probabilities, SNRs, speeds); empty: no augmentation")
+        group.add_argument("--noise_csv", type=str_or_none, default=None,
+                           help="noise list written by make_augment_csvs (MUSAN point-source noises)")
+        group.add_argument("--rir_csv", type=str_or_none, default=None,
+                           help="room impulse response list written by make_augment_csvs")
+
+    @classmethod
+    def build_augmenter(cls, args: argparse.Namespace):
+        """The training augmenter of ``args``, or None when neither options nor lists are given."""
+        conf = dict(args.augmentation or {})
+        if not conf and not args.noise_csv and not args.rir_csv:
+            return None
+        from voxrecipes.data.augment import WaveformAugmenter
+
+        if args.noise_csv:
+            conf["noise_csv"] = args.noise_csv
+        if args.rir_csv:
+            conf["rir_csv"] = args.rir_csv
+        return WaveformAugmenter.from_config(conf)
+
+    @classmethod
+    def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
+        return EmotionCollate(cls.build_augmenter(args) if train else None, args.normalize_features)
+
+    @classmethod
+    def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Callable | None:
+        return EmotionCrop(args.crop_min_seconds, args.crop_max_seconds, train, args.eval_max_seconds)
+
+    @classmethod
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> tuple[str, ...]:
+        return ("speech",)
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> tuple[str, ...]:
+        return ("category", "attributes")
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> EmotionESPnetModel:
+        model = build_emotion_model(args)
+        # Recorded in config.yaml (dumped after build_model) so that inference needs no pretrained checkpoint.
+        args.encoder_config = model.backbone_config.to_diff_dict()
+        return EmotionESPnetModel(model, args.classes, args.f1_classes)

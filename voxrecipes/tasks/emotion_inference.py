@@ -1,0 +1,143 @@
+"""Inference with a trained emotion model: reload, export, embeddings and outputs of a data directory.
+
+- :func:`load_emotion_model` rebuilds the model of a ``train_emotion`` directory from
+  its ``config.yaml`` (the saved backbone config, so no pretrained checkpoint is
+  needed) and loads a checkpoint weights-only.
+- :func:`export_emotion_model` writes it with
+  :meth:`~voxrecipes.models.w2vbert_classifier.W2VBertEmotionModel.save_pretrained`:
+  LoRA adapters + head (+ a config-built backbone) in safetensors, the class list in
+  ``config.json``'s metadata. The later stages read this directory.
+- :func:`infer_data_dir` runs whole utterances through the model in batches of similar
+  length and returns the embedding (the output of the first dense layer after pooling,
+  what the LDA/LR and PLDA backends use) and the head's outputs: softmax posteriors
+  over the training classes, or valence/arousal/dominance on the 1-7 scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from voxrecipes.data.audio import SAMPLE_RATE, iter_audio
+from voxrecipes.data.datadir import DataDir
+from voxrecipes.errors import DataError
+from voxrecipes.models.w2vbert_classifier import W2VBertEmotionModel, make_feature_extractor
+from voxrecipes.tasks.emotion_model import ATTRIBUTES
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EmotionInference:
+    """A trained model ready for inference and the names of its outputs."""
+
+    model: W2VBertEmotionModel
+    output_names: list[str]  # the classes, or the three attributes
+
+    @property
+    def task(self) -> str:
+        return self.model.task
+
+
+def load_emotion_model(exp_dir: str | os.PathLike, checkpoint: str, device: str = "cpu") -> EmotionInference:
+    """Rebuild the model of a training directory (its ``config.yaml``) and load ``checkpoint`` weights-only."""
+    import yaml
+
+    from voxrecipes.tasks.emotion import build_emotion_model
+
+    exp_dir = Path(exp_dir)
+    config_path = exp_dir / "config.yaml"
+    if not config_path.is_file():
+        raise DataError(config_path, None, "training config not found (is this a train_emotion output directory?)")
+    with open(config_path, encoding="utf-8") as handle:
+        args = argparse.Namespace(**yaml.safe_load(handle))
+    if not getattr(args, "encoder_config", None):
+        raise DataError(config_path, None, "no encoder_config: the directory was not written by train_emotion")
+    path = exp_dir / checkpoint
+    if not path.is_file():
+        raise DataError(path, None, "checkpoint not found (training not finished, or another --checkpoint?)")
+    model = build_emotion_model(args)
+    state = torch.load(path, map_location=device, weights_only=True)
+    prefix = "model."
+    own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    if not own:
+        raise DataError(path, None, "no 'model.*' weights in this checkpoint")
+    model.load_state_dict(own, strict=True)
+    model.to(device).eval()
+    names = list(args.classes) if model.task == "category" else list(ATTRIBUTES)
+    return EmotionInference(model, names)
+
+
+def export_emotion_model(exp_dir: str | os.PathLike, checkpoint: str, out_dir: str | os.PathLike) -> Path:
+    """Write the checkpoint's model as adapters + head safetensors (with its output names) to ``out_dir``."""
+    inference = load_emotion_model(exp_dir, checkpoint)
+    inference.model.save_pretrained(out_dir, metadata={"output_names": inference.output_names,
+                                                       "source": str(Path(exp_dir) / checkpoint)})
+    logger.info("exported %s (%s) to %s", Path(exp_dir) / checkpoint, inference.task, out_dir)
+    return Path(out_dir)
+
+
+def load_exported(model_dir: str | os.PathLike, device: str = "cpu") -> EmotionInference:
+    """Load a directory written by :func:`export_emotion_model`."""
+    model_dir = Path(model_dir)
+    model = W2VBertEmotionModel.from_pretrained(model_dir)
+    meta = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("metadata") or {}
+    names = meta.get("output_names")
+    if not names:
+        names = list(ATTRIBUTES) if model.task == "attributes" else [str(k) for k in range(model.num_outputs)]
+    model.to(device).eval()
+    return EmotionInference(model, list(names))
+
+
+@torch.no_grad()
+def infer_batch(inference: EmotionInference, waves: list[np.ndarray], extractor=None) -> tuple[np.ndarray, np.ndarray]:
+    """(outputs, embeddings) of a batch of 16 kHz waveforms: posteriors or attributes, and dense-layer outputs."""
+    from voxrecipes.tasks.emotion import w2vbert_features
+
+    extractor = extractor or make_feature_extractor(SAMPLE_RATE)
+    features, mask = w2vbert_features(extractor, waves, inference.model.normalize_features)
+    device = next(inference.model.parameters()).device
+    outputs, embedding = inference.model(features.to(device), mask.to(device))
+    if inference.task == "category":
+        outputs = torch.softmax(outputs.float(), dim=-1)
+    return outputs.float().cpu().numpy(), embedding.float().cpu().numpy()
+
+
+def infer_data_dir(inference: EmotionInference, data_dir: str | os.PathLike, *, batch_size: int = 16,
+                   max_seconds: float | None = None, progress: bool = True
+                   ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``(utts, outputs, embeddings)`` of every utterance of ``data_dir`` (whole utterances, capped at max_seconds).
+
+    The audio is read once and held in memory, then batched in order of length, so that
+    padding (which pooling ignores but still costs) stays small.
+    """
+    from tqdm import tqdm
+
+    dd = DataDir.load(data_dir)
+    cap = None if max_seconds is None else int(round(max_seconds * SAMPLE_RATE))
+    audio = {utt: wave[:cap] for utt, wave in iter_audio(dd, SAMPLE_RATE)}
+    utts = dd.utts
+    for utt in utts:
+        if len(audio[utt]) == 0:
+            raise DataError(dd.file_path("wav.scp"), dd.line_of("wav.scp", utt), f"utterance '{utt}' is empty")
+    order = sorted(utts, key=lambda u: len(audio[u]))
+    extractor = make_feature_extractor(SAMPLE_RATE)
+    outputs: dict[str, np.ndarray] = {}
+    embeddings: dict[str, np.ndarray] = {}
+    bar = tqdm(total=len(utts), desc=f"infer {dd.path}", disable=not progress, mininterval=5, unit="utt")
+    for start in range(0, len(order), batch_size):
+        part = order[start:start + batch_size]
+        out, emb = infer_batch(inference, [audio[u] for u in part], extractor)
+        for k, utt in enumerate(part):
+            outputs[utt], embeddings[utt] = out[k], emb[k]
+        bar.update(len(part))
+    bar.close()
+    logger.info("inferred %d utterances of %s", len(utts), dd.path)
+    return utts, np.stack([outputs[u] for u in utts]), np.stack([embeddings[u] for u in utts])
