@@ -67,3 +67,22 @@ def test_bad_input(model, tmp_path):
         PldaBackend.load(bad)
     with pytest.raises(ValueError, match="without training data"):
         fit_plda(x, ["A"] * len(x), classes=["A", "B"])
+
+
+def test_constant_dimensions_are_projected_out_and_reload(tmp_path):
+    """Dead ReLU units give constant embedding dimensions; PLDA must still train and score."""
+    rng = np.random.default_rng(0)
+    classes = ["a", "b", "c"]
+    means = rng.normal(0, 3, (3, 6))
+    labels = [classes[i % 3] for i in range(150)]
+    informative = np.stack([means[i % 3] + rng.normal(0, 1, 6) for i in range(150)])
+    x = np.concatenate([informative, np.full((150, 4), 0.7)], axis=1)  # 4 constant dimensions
+    model = fit_plda(x, labels, rank_f=8, nb_iter=5)
+    assert model.projection.shape == (10, 6)
+    post = model.posteriors(x, [f"u{i}" for i in range(150)])
+    assert np.isfinite(post.matrix).all()
+    accuracy = np.mean([classes[k] == lab for k, lab in zip(post.matrix.argmax(1), labels)])
+    assert accuracy > 0.8
+    model.save(tmp_path / "plda.npz")
+    again = PldaBackend.load(tmp_path / "plda.npz")
+    np.testing.assert_allclose(again.posteriors(x, post.utts).matrix, post.matrix)

@@ -1,4 +1,4 @@
-"""Recipe test: the mini MSP-Podcast emotion recipe end to end at a small size.
+"""Recipe test: the mini MSP-Podcast emotion recipe end to end (LoRA Wav2Vec2-BERT, backends, attributes).
 
 As in SpeechBrain's recipe tests, the run must produce its expected files and a
 metric above a floor. The recipe directory is made with the template's setup.sh
@@ -19,9 +19,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "egs" / "mini_podcast" / "emo1"
 CLASSES = "A S H U F D C N".split()
-# Chance macro-F1 over 8 classes is 0.125; the stats-embedding backend reaches
-# about 0.3-0.4 on Test1 (speakers unseen in training).
-MACRO_F1_FLOOR = 0.25
+# Chance macro-F1 over 8 classes is 0.125. The stats-embedding backend reaches about
+# 0.3-0.4 on Test1 (speakers unseen in training); the tiny Wav2Vec2-BERT trained from
+# random weights in two minutes, whose per-utterance feature normalisation removes the
+# loudness cue of the generated corpus, reaches less (see the recipe's RESULTS.md).
+STATS_MACRO_F1_FLOOR = 0.25
+CHANCE_MACRO_F1 = 1 / len(CLASSES)
+W2VBERT_MEAN_MACRO_F1_FLOOR = 0.19  # mean over the four evaluation sets
+# Arousal follows speed and loudness in the generated corpus: audio must predict it.
+AROUSAL_CCC_FLOOR = 0.2
+SETS = ["dev_bal", "dev_filt", "test1", "test2"]
 
 
 def make_recipe_copy(dest: Path) -> Path:
@@ -47,7 +54,12 @@ def finished_recipe(tmp_path_factory) -> Path:
     # for speaker-independent results, and generation takes only ~20 s.
     proc = run_recipe(recipe, "--num_bootstrap", "200")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (recipe / "stdout.log").write_text(proc.stdout)
     return recipe
+
+
+def _utts(path: Path) -> list[str]:
+    return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
 
 
 @pytest.mark.recipe
@@ -57,44 +69,92 @@ def test_recipe_writes_expected_files(finished_recipe):
         assert (recipe / "data" / dset / "wav.scp").is_file()
     dev_bal = (recipe / "data" / "dev_bal" / "utt2category").read_text().split()[1::2]
     assert set(dev_bal) <= set(CLASSES) and max(dev_bal.count(c) for c in CLASSES) == 10
-    for dset in ["train", "dev_bal", "dev_filt", "test1", "test2"]:
-        n_utts = len((recipe / "data" / dset / "utt2spk").read_text().splitlines())
-        feats = (recipe / "dump" / "fbank" / dset / "feats.scp").read_text().splitlines()
-        embs = (recipe / "dump" / "stats_embedding" / dset / "embedding.scp").read_text().splitlines()
-        assert len(feats) == len(embs) == n_utts
+    header = (recipe / "dump" / "augment" / "noise.csv").read_text().splitlines()[0]
+    assert header == "ID,duration,wav,wav_format,wav_opts"
+    assert (recipe / "dump" / "augment" / "rir.csv").is_file()
+    export = recipe / "exp" / "emotion_category" / "export"
+    for name in ("config.json", "adapter_model.safetensors", "head.safetensors", "backbone.safetensors"):
+        assert (export / name).is_file(), name
+    assert json.loads((export / "config.json").read_text())["metadata"]["output_names"] == CLASSES + ["O", "X"]
+    for dset in ["train", *SETS, "test3"]:
+        utts = _utts(recipe / "data" / dset / "utt2spk")
+        assert _utts(recipe / "dump" / "w2vbert_embedding" / dset / "embedding.scp") == utts
     backend = recipe / "exp" / "backend_lda_lr"
     assert (backend / "model" / "model.npz").is_file()
     assert "./emo.sh --nj 2 --train_set train" in (backend / "run.sh.log").read_text()
-    for dset in ["dev_bal", "dev_filt", "test1", "test2"]:
+    for dset in SETS:
         for prior in ["train", "uniform"]:
             header = (backend / dset / f"posteriors_{prior}.txt").read_text().splitlines()[0]
             assert header.split()[0] == "#classes"
             assert (backend / dset / f"eval_{prior}" / "confusion.png").stat().st_size > 1000
-    plda = recipe / "exp" / "backend_plda"
-    assert (plda / "model" / "plda.npz").is_file()
-    for dset in ["dev_bal", "dev_filt", "test1", "test2"]:
-        assert (plda / dset / "eval_flat" / "metrics.json").is_file()
+        assert (recipe / "exp" / "backend_plda" / dset / "eval_flat" / "metrics.json").is_file()
     results = (recipe / "RESULTS.md").read_text()
-    assert "balanced prior" in results and "| dev_bal |" in results and "+ PLDA |" in results
+    assert "Table 3 layout" in results and "Table 2 layout" in results
+    assert "W2V-BERT + LDA/LR + balanced prior" in results and "W2V-BERT + PLDA" in results
+    assert "finetuning on balanced data" in results
+    assert "the balanced prior raised macro-F1" in results or "the balanced prior did not raise macro-F1" in results
 
 
 @pytest.mark.recipe
-@pytest.mark.parametrize("system", ["backend_lda_lr/test1/eval_uniform", "backend_plda/test1/eval_flat"])
+def test_test3_submission_files(finished_recipe):
+    out = finished_recipe / "exp" / "submission" / "test3"
+    n_utts = len(_utts(finished_recipe / "data" / "test3" / "utt2spk"))
+    categories = (out / "categories.csv").read_text().splitlines()
+    assert categories[0] == "FileName,EmoClass" and len(categories) == n_utts + 1
+    assert all(row.split(",")[1] in CLASSES for row in categories[1:])
+    attributes = (out / "attributes.csv").read_text().splitlines()
+    assert attributes[0] == "FileName,EmoAct,EmoVal,EmoDom" and len(attributes) == n_utts + 1
+    values = [float(v) for row in attributes[1:] for v in row.split(",")[1:]]
+    assert min(values) >= 1.0 and max(values) <= 7.0
+
+
+@pytest.mark.recipe
+@pytest.mark.parametrize("system", ["backend_lda_lr/{}/eval_train", "backend_lda_lr/{}/eval_uniform",
+                                    "backend_plda/{}/eval_flat"])
 def test_recipe_macro_f1_above_floor(finished_recipe, system):
-    metrics = json.loads((finished_recipe / "exp" / system / "metrics.json").read_text())
-    assert metrics["classes"] == CLASSES
-    assert metrics["macro_f1"] > MACRO_F1_FLOOR
-    low, high = metrics["macro_f1_ci"]
-    assert low <= metrics["macro_f1"] <= high
+    values = []
+    for dset in SETS:
+        metrics = json.loads((finished_recipe / "exp" / system.format(dset) / "metrics.json").read_text())
+        assert metrics["classes"] == CLASSES
+        low, high = metrics["macro_f1_ci"]
+        assert low <= metrics["macro_f1"] <= high
+        assert metrics["macro_f1"] > CHANCE_MACRO_F1, dset
+        values.append(metrics["macro_f1"])
+    assert sum(values) / len(values) > W2VBERT_MEAN_MACRO_F1_FLOOR
 
 
 @pytest.mark.recipe
-def test_rerunning_a_finished_stage_is_safe(finished_recipe):
+@pytest.mark.parametrize("model", ["emotion_attributes", "emotion_attributes_ft"])
+def test_attribute_models_predict_arousal(finished_recipe, model):
+    metrics = json.loads((finished_recipe / "exp" / model / "dev_bal" / "eval" / "metrics.json").read_text())
+    assert metrics["ccc"]["arousal"] > AROUSAL_CCC_FLOOR
+    lines = (finished_recipe / "exp" / model / "test1" / "attributes.txt").read_text().splitlines()
+    assert lines[0] == "#classes valence arousal dominance"
+    values = [float(v) for line in lines[1:] for v in line.split()[1:]]
+    assert min(values) >= 1.0 and max(values) <= 7.0
+
+
+@pytest.mark.recipe
+def test_rerunning_finished_stages_is_safe(finished_recipe):
     before = (finished_recipe / "exp" / "backend_lda_lr" / "test1" / "posteriors_uniform.txt").read_text()
-    proc = run_recipe(finished_recipe, "--stage", "5", "--stop_stage", "6")
+    proc = run_recipe(finished_recipe, "--stage", "5", "--stop_stage", "8")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "exp/emotion_category/export exists, skipped" in proc.stdout + proc.stderr
     after = (finished_recipe / "exp" / "backend_lda_lr" / "test1" / "posteriors_uniform.txt").read_text()
     assert before == after
+
+
+@pytest.mark.recipe
+def test_stats_embedding_baseline(finished_recipe):
+    """The log-mel statistics path of the same stages, on the same data dirs."""
+    proc = run_recipe(finished_recipe, "--embedding_type", "stats", "--stage", "3", "--stop_stage", "11",
+                      "--dumpdir", "dump_stats", "--expdir", "exp_stats", "--num_bootstrap", "100",
+                      "--submission_sets", "")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for system in ("backend_lda_lr/test1/eval_uniform", "backend_plda/test1/eval_flat"):
+        metrics = json.loads((finished_recipe / "exp_stats" / system / "metrics.json").read_text())
+        assert metrics["macro_f1"] > STATS_MACRO_F1_FLOOR
+    assert not (finished_recipe / "exp_stats" / "emotion_attributes").exists()
 
 
 @pytest.mark.recipe

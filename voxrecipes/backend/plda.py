@@ -14,6 +14,7 @@ The model is saved as ``.npz`` (loaded with ``allow_pickle=False``).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +27,11 @@ from voxrecipes.data.posteriors import Posteriors
 from voxrecipes.errors import DataError
 from voxrecipes.fileio import atomic_write
 
+logger = logging.getLogger(__name__)
+
 FORMAT_VERSION = 1
+#: Directions whose singular value is below this fraction of the largest are dropped before PLDA.
+DEGENERATE_TOL = 1e-6
 
 
 def _stat(ids: Sequence[str], models: Sequence[str], x: np.ndarray) -> StatObject_SB:
@@ -56,10 +61,13 @@ class PldaBackend:
     F: np.ndarray  # (D, rank) between-class loadings
     Sigma: np.ndarray  # (D, D) residual covariance
     class_models: np.ndarray  # (C, D) enrolment vectors, in the order of ``classes``
+    projection: np.ndarray | None = None  # (D, r): onto the training data's non-degenerate subspace
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        """Centring and optional length normalisation applied before training and scoring."""
+        """Centring, projection and optional length normalisation applied before training and scoring."""
         x = np.asarray(x, dtype=np.float64) - self.center
+        if self.projection is not None:
+            x = x @ self.projection
         if self.length_norm:
             x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         return x
@@ -97,7 +105,8 @@ class PldaBackend:
         with atomic_write(path, "wb") as handle:
             np.savez(handle, format_version=np.int64(FORMAT_VERSION), classes=np.array(self.classes, dtype=str),
                      center=self.center, length_norm=np.bool_(self.length_norm), mean=self.mean, F=self.F,
-                     Sigma=self.Sigma, class_models=self.class_models)
+                     Sigma=self.Sigma, class_models=self.class_models,
+                     **({} if self.projection is None else {"projection": self.projection}))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> PldaBackend:
@@ -108,13 +117,14 @@ class PldaBackend:
                 if missing:
                     raise DataError(path, None, f"not a PLDA model file: missing arrays {missing}")
                 arrays = {k: data[k] for k in keys}
+                projection = data["projection"] if "projection" in data.files else None
         except (OSError, ValueError) as exc:
             raise DataError(path, None, f"cannot read PLDA model: {exc}") from exc
         if int(arrays["format_version"]) != FORMAT_VERSION:
             raise DataError(path, None, f"unsupported format_version {int(arrays['format_version'])}")
         return cls(classes=[str(c) for c in arrays["classes"]], center=arrays["center"],
                    length_norm=bool(arrays["length_norm"]), mean=arrays["mean"], F=arrays["F"],
-                   Sigma=arrays["Sigma"], class_models=arrays["class_models"])
+                   Sigma=arrays["Sigma"], class_models=arrays["class_models"], projection=projection)
 
 
 def fit_plda(x: np.ndarray, labels: Sequence[str], *, rank_f: int = 100, nb_iter: int = 10,
@@ -138,8 +148,20 @@ def fit_plda(x: np.ndarray, labels: Sequence[str], *, rank_f: int = 100, nb_iter
     if len(classes) < 2:
         raise ValueError("PLDA needs at least 2 classes")
     center = x.mean(axis=0)
+    # Embeddings can span fewer than D dimensions (e.g. ReLU units that never fire give
+    # constant dimensions); PLDA's covariances are then singular. Keep the subspace the
+    # training data spans, as a PCA step before PLDA would.
+    _, sing, vt = np.linalg.svd(x - center, full_matrices=False)
+    rank = int((sing > DEGENERATE_TOL * sing[0]).sum()) if sing.size and sing[0] > 0 else 0
+    if rank == 0:
+        raise ValueError("the training embeddings are all identical")
+    projection = None
+    if rank < x.shape[1]:
+        projection = vt[:rank].T
+        logger.info("PLDA: the training embeddings span %d of %d dimensions; projecting onto them", rank, x.shape[1])
     model = PldaBackend(classes=list(classes), center=center, length_norm=length_norm, mean=center,
-                        F=np.empty((0, 0)), Sigma=np.empty((0, 0)), class_models=np.empty((0, 0)))
+                        F=np.empty((0, 0)), Sigma=np.empty((0, 0)), class_models=np.empty((0, 0)),
+                        projection=projection)
     xt = model.transform(x)
     ids = [f"utt{i:08d}" for i in range(xt.shape[0])]
     plda = PLDA(rank_f=min(rank_f, xt.shape[1]), nb_iter=nb_iter)

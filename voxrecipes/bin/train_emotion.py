@@ -95,6 +95,11 @@ def main(cmd: Sequence[str] | None = None) -> None:
         min_seconds = args.crop_min_seconds if args.min_utterance_seconds is None else args.min_utterance_seconds
         for shape_file in args.train_shape_file:
             check_min_length(shape_file, min_seconds)
+        if args.encoder_config:
+            # Written by a previous training for inference; a training starts from --w2vbert_model/--w2vbert_conf.
+            logger.warning("ignoring encoder_config (from an earlier config.yaml?): the backbone comes from "
+                           "--w2vbert_model or --w2vbert_conf")
+            args.encoder_config = {}
         EmotionTask.main(args=args)
     except VoxError as err:
         print(f"ERROR: {err}", file=sys.stderr)

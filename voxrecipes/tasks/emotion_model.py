@@ -67,7 +67,11 @@ class EmotionESPnetModel(AbsESPnetModel):
             if attributes is None:
                 raise ValueError("the attribute model needs the 'attributes' data (valence arousal dominance)")
             target = attributes.to(outputs.dtype)
-            loss = neg_mean_ccc_loss(outputs, target)
+            if outputs.shape[0] < 2 and not self.training:
+                # The CCC of one item is undefined; the set-level CCC still gets its outputs below.
+                loss = outputs.sum() * 0.0
+            else:
+                loss = neg_mean_ccc_loss(outputs, target)
             stats = {"loss": loss.detach()}
             for k, name in enumerate(ATTRIBUTES):
                 stats[f"ccc_{name}"] = ccc(outputs[:, k].detach(), target[:, k]).detach()

@@ -350,7 +350,7 @@ if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
 fi
 
 if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
-    log "Stage 8: Scoring ${infer_sets}with: ${backends}"
+    log "Stage 8: Scoring ${infer_sets} with: ${backends}"
     for backend in ${backends}; do
         _bdir=${expdir}/backend_${backend}
         for dset in ${infer_sets}; do
@@ -460,7 +460,7 @@ if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ]; then
 fi
 
 if [ ${stage} -le 13 ] && [ ${stop_stage} -ge 13 ] && [ -n "${submission_sets}" ]; then
-    log "Stage 13: Challenge CSVs of ${submission_sets}(categories: ${submission_system})"
+    log "Stage 13: Challenge CSVs of ${submission_sets} (categories: ${submission_system})"
     for dset in ${submission_sets}; do
         _out=${expdir}/submission/${dset}
         mkdir -p "${_out}"
