@@ -316,21 +316,27 @@ fi
 
 if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ]; then
     log "Stage 6: ${embedding_name} embeddings into ${embdir}"
-    for dset in ${all_sets}; do
-        _dir=${embdir}/${dset}
-        save_command "${_dir}"
-        if [ "${embedding_type}" = w2vbert ]; then
-            ${cuda_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" "${_dir}/log/extract_emotion_embeddings.log" \
-                ${python} -m voxrecipes.bin.extract_emotion_embeddings --no_progress \
-                    --model_dir "${catdir}/export" --data "${rawdir}/${dset}" --device "${_device}" \
-                    --batch_size "${infer_batch_size}" --out_dir "${_dir}"
-        else
+    if [ "${embedding_type}" = w2vbert ]; then
+        # One job for all sets: the model is loaded once.
+        _in=(); _out=()
+        for dset in ${all_sets}; do
+            _in+=("${rawdir}/${dset}"); _out+=("${embdir}/${dset}")
+            save_command "${embdir}/${dset}"
+        done
+        ${cuda_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" "${embdir}/log/extract_emotion_embeddings.log" \
+            ${python} -m voxrecipes.bin.extract_emotion_embeddings --no_progress \
+                --model_dir "${catdir}/export" --device "${_device}" --batch_size "${infer_batch_size}" \
+                --data "${_in[@]}" --out_dir "${_out[@]}"
+    else
+        for dset in ${all_sets}; do
+            _dir=${embdir}/${dset}
+            save_command "${_dir}"
             ${train_cmd} "${_dir}/log/extract_stats_embeddings.log" \
                 ${python} -m voxrecipes.bin.extract_stats_embeddings \
                     --feats_scp "${featdir}/${dset}/feats.scp" \
                     --out_prefix "${_dir}/embedding"
-        fi
-    done
+        done
+    fi
 fi
 
 if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
@@ -388,14 +394,15 @@ fi
 
 if [ ${stage} -le 10 ] && [ ${stop_stage} -ge 10 ] && ${attributes}; then
     log "Stage 10: Attribute predictions of ${infer_sets}"
-    for system in $(attribute_systems); do
-        _dir=${system%%:*}
+    for _dir in ${attrdir} ${attrftdir}; do
+        _in=(); _out=()
         for dset in ${infer_sets}; do
-            ${cuda_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" "${_dir}/${dset}/log/predict_attributes.log" \
-                ${python} -m voxrecipes.bin.extract_emotion_embeddings --no_progress --no_embeddings \
-                    --model_dir "${_dir}/export" --data "${rawdir}/${dset}" --device "${_device}" \
-                    --batch_size "${infer_batch_size}" --out_dir "${_dir}/${dset}"
+            _in+=("${rawdir}/${dset}"); _out+=("${_dir}/${dset}")
         done
+        ${cuda_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" "${_dir}/log/predict_attributes.log" \
+            ${python} -m voxrecipes.bin.extract_emotion_embeddings --no_progress --no_embeddings \
+                --model_dir "${_dir}/export" --device "${_device}" --batch_size "${infer_batch_size}" \
+                --data "${_in[@]}" --out_dir "${_out[@]}"
     done
 fi
 
@@ -418,8 +425,7 @@ if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ]; then
         done
     done
     if ${attributes}; then
-        for system in $(attribute_systems); do
-            _dir=${system%%:*}
+        for _dir in ${attrdir} ${attrftdir}; do
             for dset in ${eval_sets}; do
                 ${python} -m voxrecipes.bin.evaluate_attributes \
                     --predictions "${_dir}/${dset}/attributes.txt" \
