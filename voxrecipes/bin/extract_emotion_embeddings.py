@@ -42,10 +42,9 @@ def main(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from voxrecipes.data.posteriors import Posteriors, write_posteriors
+    from voxrecipes.errors import ConfigError
     from voxrecipes.features.arkio import write_ark_scp
     from voxrecipes.tasks.emotion_inference import infer_data_dir, load_exported
-
-    from voxrecipes.errors import ConfigError
 
     if len(args.data) != len(args.out_dir):
         raise ConfigError(f"{len(args.data)} --data directories but {len(args.out_dir)} --out_dir")
