@@ -28,7 +28,8 @@ import sys
 from collections.abc import Sequence
 
 from voxrecipes.data.audio import SAMPLE_RATE
-from voxrecipes.errors import ConfigError, DataError, VoxError
+from voxrecipes.errors import DataError, VoxError
+from voxrecipes.tasks.data_checks import check_covers, data_paths
 
 logger = logging.getLogger(__name__)
 
@@ -36,25 +37,10 @@ logger = logging.getLogger(__name__)
 TARGET_NAMES = {"category": "category", "attributes": "attributes"}
 
 
-def _keys(path: str) -> list[str]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return [line.split(maxsplit=1)[0] for line in handle if line.strip()]
-    except FileNotFoundError:
-        raise DataError(path, None, "file not found") from None
-
-
 def check_data(entries: Sequence[Sequence[str]], target: str, phase: str) -> dict[str, str]:
     """Check that every utterance of the speech list has the target; return ``name -> path``."""
-    paths = {name: path for path, name, _ in entries}
-    if "speech" not in paths or target not in paths:
-        raise ConfigError(f"--{phase}_data_path_and_name_and_type needs 'speech' and '{target}' entries")
-    utts = _keys(paths["speech"])
-    have = set(_keys(paths[target]))
-    missing = [u for u in utts if u not in have]
-    if missing:
-        raise DataError(paths[target], None, f"{len(missing)} utterances of {paths['speech']} have no {target} "
-                                             f"here (first: '{missing[0]}')")
+    paths = data_paths(entries, ("speech", target), phase)
+    check_covers(paths, target)
     return paths
 
 

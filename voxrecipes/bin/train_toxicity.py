@@ -30,36 +30,20 @@ import sys
 from collections.abc import Sequence
 
 from voxrecipes.errors import ConfigError, DataError, VoxError
+from voxrecipes.tasks.data_checks import check_covers, data_paths, table_keys
 
 logger = logging.getLogger(__name__)
 
 
-def _keys(path: str) -> list[str]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return [line.split(maxsplit=1)[0] for line in handle if line.strip()]
-    except FileNotFoundError:
-        raise DataError(path, None, "file not found") from None
-
-
 def check_data(entries: Sequence[Sequence[str]], need_text: bool, phase: str) -> dict[str, str]:
     """Check that every utterance of the speech list is in every other list; return ``name -> path``."""
-    paths = {name: path for path, name, _ in entries}
-    if "speech" not in paths or "labels" not in paths:
-        raise ConfigError(f"--{phase}_data_path_and_name_and_type needs 'speech' and 'labels' entries")
+    paths = data_paths(entries, ("speech", "labels"), phase)
     if need_text and phase == "train" and "text_emb" not in paths:
         raise ConfigError("alpha < 1 needs the transcript embeddings: add "
                           "--train_data_path_and_name_and_type <text_emb.scp>,text_emb,kaldi_ark")
-    utts = _keys(paths["speech"])
-    for name, path in paths.items():
-        if name == "speech":
-            continue
-        have = set(_keys(path))
-        missing = [u for u in utts if u not in have]
-        if missing:
-            what = "transcript embedding" if name == "text_emb" else name
-            raise DataError(path, None, f"{len(missing)} utterances of {paths['speech']} have no {what} "
-                                        f"here (first: '{missing[0]}')")
+    for name in paths:
+        if name != "speech":
+            check_covers(paths, name, "transcript embedding" if name == "text_emb" else name)
     return paths
 
 
@@ -110,7 +94,7 @@ def main(cmd: Sequence[str] | None = None) -> None:
             args.text_dim = text_dim_of(paths["text_emb"]) if "text_emb" in paths else 1024
         if args.warmup_ratio is not None:
             args.scheduler = "piecewiselinearwarmuplr"
-            args.scheduler_conf = linear_warmup_schedule(args, len(_keys(paths["speech"])))
+            args.scheduler_conf = linear_warmup_schedule(args, len(table_keys(paths["speech"])))
         ToxicityTask.main(args=args)
     except VoxError as err:
         print(f"ERROR: {err}", file=sys.stderr)

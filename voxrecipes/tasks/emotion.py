@@ -37,7 +37,6 @@ from collections.abc import Callable, Collection
 import numpy as np
 import torch
 from espnet2.tasks.abs_task import AbsTask
-from espnet2.train.trainer import Trainer
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import float_or_none, str2bool, str_or_none
 
@@ -45,6 +44,7 @@ from voxrecipes.data.audio import SAMPLE_RATE
 from voxrecipes.errors import ConfigError
 from voxrecipes.models.w2vbert_classifier import DEFAULT_TARGET_MODULES, TASKS, W2VBertEmotionModel
 from voxrecipes.tasks.emotion_model import EmotionESPnetModel
+from voxrecipes.tasks.set_level_trainer import SetLevelTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -166,28 +166,12 @@ def validation_metric(core: EmotionESPnetModel, outputs: np.ndarray, targets: np
     return {"ccc": float(np.mean(ccc_per_dim(targets, outputs)))}
 
 
-class EmotionTrainer(Trainer):
+class EmotionTrainer(SetLevelTrainer):
     """ESPnet's trainer with the validation macro-F1 / CCC computed over the whole validation set."""
 
     @classmethod
-    def validate_one_epoch(cls, model, iterator, reporter, options, distributed_option) -> None:
-        core = model.module if hasattr(model, "module") else model
-        core.collected = []
-        super().validate_one_epoch(model, iterator, reporter, options, distributed_option)
-        if not core.collected:
-            return
-        outputs = torch.cat([o for o, _ in core.collected]).numpy()
-        targets = torch.cat([t for _, t in core.collected]).numpy()
-        core.collected = []
-        if distributed_option.distributed:
-            import torch.distributed as dist
-
-            parts: list = [None] * dist.get_world_size()
-            dist.all_gather_object(parts, (outputs, targets))
-            outputs = np.concatenate([p[0] for p in parts])
-            targets = np.concatenate([p[1] for p in parts])
-        reporter.register(validation_metric(core, outputs, targets))
-        reporter.next()
+    def set_metrics(cls, model, outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+        return validation_metric(model, outputs, targets)
 
 
 class EmotionTask(AbsTask):

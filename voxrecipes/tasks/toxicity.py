@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from espnet2.tasks.abs_task import AbsTask
-from espnet2.train.trainer import Trainer
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import float_or_none, int_or_none, str2bool, str_or_none
 
@@ -47,6 +46,7 @@ from voxrecipes.models.whisper_classifier import (
     extract_features,
     make_feature_extractor,
 )
+from voxrecipes.tasks.set_level_trainer import SetLevelTrainer
 from voxrecipes.tasks.toxicity_model import INJECTION_LOSSES, ToxicityESPnetModel
 
 logger = logging.getLogger(__name__)
@@ -117,35 +117,19 @@ def build_classifier(args: argparse.Namespace) -> WhisperTextInjectionClassifier
                                           text_dim=args.text_dim)
 
 
-class ToxicityTrainer(Trainer):
+class ToxicityTrainer(SetLevelTrainer):
     """ESPnet's trainer with the validation mAP computed over the whole validation set."""
 
     @classmethod
-    def validate_one_epoch(cls, model, iterator, reporter, options, distributed_option) -> None:
-        core = model.module if hasattr(model, "module") else model
-        core.collected = []
-        super().validate_one_epoch(model, iterator, reporter, options, distributed_option)
-        if not core.collected:
-            return
-        scores = torch.cat([s for s, _ in core.collected]).numpy()
-        targets = torch.cat([t for _, t in core.collected]).numpy()
-        core.collected = []
-        if distributed_option.distributed:
-            import torch.distributed as dist
-
-            parts: list = [None] * dist.get_world_size()
-            dist.all_gather_object(parts, (scores, targets))
-            scores = np.concatenate([p[0] for p in parts])
-            targets = np.concatenate([p[1] for p in parts])
+    def set_metrics(cls, model, outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
         from voxrecipes.metrics.ranking import mean_average_precision
 
-        columns = [core.classes.index(c) for c in core.ap_classes]
+        columns = [model.classes.index(c) for c in model.ap_classes]
         try:
-            value = mean_average_precision(targets, scores, columns)
+            value = mean_average_precision(targets, outputs, columns)
         except ValueError:  # no positive of any mAP class in the validation set
             value = float("nan")
-        reporter.register({"mAP": value})
-        reporter.next()
+        return {"mAP": value}
 
 
 class ToxicityTask(AbsTask):
