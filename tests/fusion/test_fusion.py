@@ -295,8 +295,114 @@ def test_fuse_posteriors_attributes_stage(tmp_path):
     assert report["weights"]["valence"] == {"text": 1.0, "audio": 0.0}
     assert report["weights"]["arousal"] == {"text": 0.0, "audio": 1.0}
     assert report["tune_ccc"]["fused"]["valence"] == pytest.approx(1.0, abs=1e-6)
-    fused = read_posteriors(out / "dev_bal" / "posteriors.txt")
+    assert report["task"] == "attributes" and report["num_tune"] == 60
+    # the fused attributes carry the file name of a single attribute system
+    assert report["applied"] == {"dev_bal": str(out / "dev_bal" / "attributes.txt")}
+    assert not (out / "dev_bal" / "posteriors.txt").exists()
+    fused = read_posteriors(out / "dev_bal" / "attributes.txt")
+    assert fused.classes == ["valence", "arousal", "dominance"] and fused.utts == utts
     np.testing.assert_allclose(fused.matrix[:, :2], y[:, :2], atol=1e-4)
+
+
+def test_fuse_posteriors_three_systems(tmp_path):
+    # interpolation: a useless third system (uniform posteriors) next to the constructed pair
+    p1, p2, y = two_class_pair()
+    uniform = np.full_like(p1, 0.5)
+    tune, labels = write_set(tmp_path, "dev_bal", "PQ", [uniform, p1, p2], labels=y)
+    out = tmp_path / "interp3"
+    run(fuse_posteriors.main, fuse_posteriors.get_parser(),
+        ["--method", "interpolation", "--tune", *tune, "--tune_labels", labels, "--out_dir", str(out),
+         "--system_names", "flat", "audio", "text", "--apply", "dev_bal=" + ",".join(tune)])
+    report = json.loads((out / "weights.json").read_text())
+    w = report["weights"]
+    assert list(w) == ["flat", "audio", "text"] and sum(w.values()) == pytest.approx(1.0)
+    assert w["audio"] / (w["audio"] + w["text"]) == pytest.approx(0.45)
+    assert report["tune_macro_f1"]["fused"] == pytest.approx(1.0)
+    expected = sum(w[n] * read_posteriors(t).matrix for n, t in zip(w, tune))
+    np.testing.assert_allclose(read_posteriors(out / "dev_bal" / "posteriors.txt").matrix, expected, atol=1e-5)
+
+    # logistic regression on three systems: 3 x K input features
+    t1, t2, ty = complementary_problem(100, seed=6)
+    t3 = np.random.default_rng(7).dirichlet(np.ones(4), size=len(ty))
+    tune, labels = write_set(tmp_path, "dev_bal_lr", "ASHN", [t1, t2, t3], labels=ty)
+    out = tmp_path / "lr3"
+    run(fuse_posteriors.main, fuse_posteriors.get_parser(),
+        ["--method", "logreg", "--tune", *tune, "--tune_labels", labels, "--out_dir", str(out),
+         "--apply", "dev_bal=" + ",".join(tune)])
+    report = json.loads((out / "weights.json").read_text())
+    assert report["systems"] == tune and report["num_tune"] == len(ty)
+    assert report["tune_macro_f1"]["fused"] > max(report["tune_macro_f1"]["systems"].values()) + 0.2
+    model = LogRegFusion.load(out / "model")
+    assert model.coef.shape == (4, 12) and model.systems == tune
+
+    # attributes: one weight vector over three systems per dimension
+    rng = np.random.default_rng(8)
+    ya = rng.uniform(1, 7, size=(50, 3))
+    noise = lambda: rng.uniform(1, 7, 50)  # noqa: E731
+    s1 = np.column_stack([ya[:, 0], noise(), noise()])
+    s2 = np.column_stack([noise(), ya[:, 1], noise()])
+    s3 = np.column_stack([noise(), noise(), ya[:, 2]])
+    utts = [f"utt{i:04d}" for i in range(50)]
+    tune, _ = write_set(tmp_path, "dev_bal_attr", ["valence", "arousal", "dominance"], [s1, s2, s3], utts=utts)
+    write_table(tmp_path / "utt2attrs", {u: " ".join(f"{v:.6f}" for v in row) for u, row in zip(utts, ya)})
+    out = tmp_path / "attr3"
+    run(fuse_posteriors.main, fuse_posteriors.get_parser(),
+        ["--method", "interpolation", "--task", "attributes", "--tune", *tune, "--tune_labels",
+         str(tmp_path / "utt2attrs"), "--out_dir", str(out), "--system_names", "a", "b", "c",
+         "--apply", "dev_bal=" + ",".join(tune)])
+    report = json.loads((out / "weights.json").read_text())
+    assert report["weights"] == {"valence": {"a": 1.0, "b": 0.0, "c": 0.0},
+                                 "arousal": {"a": 0.0, "b": 1.0, "c": 0.0},
+                                 "dominance": {"a": 0.0, "b": 0.0, "c": 1.0}}
+    np.testing.assert_allclose(read_posteriors(out / "dev_bal" / "attributes.txt").matrix, ya, atol=1e-4)
+
+
+def _error_line(capsys) -> str:
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("ERROR:")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_bad_apply_sets_and_labels_name_both_files(tmp_path, capsys):
+    p1, p2, y = complementary_problem(5, 0)
+    tune, labels = write_set(tmp_path, "dev_bal", "ASHN", [p1, p2], labels=y)
+    utts = [f"utt{i:04d}" for i in range(20)]
+    out = tmp_path / "fusion"
+    base = ["--method", "interpolation", "--tune", *tune, "--out_dir", str(out)]
+
+    def fails(*extra: str) -> str:
+        with pytest.raises(SystemExit) as exc:
+            run(fuse_posteriors.main, fuse_posteriors.get_parser(), [*base, *extra])
+        assert exc.value.code == 1
+        assert not out.exists()  # nothing written, not even weights.json
+        return _error_line(capsys)
+
+    # an --apply set whose two systems scored different utterances
+    (a,), _ = write_set(tmp_path, "test1_a", "ASHN", [p1], utts=utts)
+    (b,), _ = write_set(tmp_path, "test1_b", "ASHN", [p2[1:]], utts=utts[1:])
+    line = fails("--tune_labels", labels, "--apply", f"test1={a},{b}")
+    assert a in line and b in line and "'utt0000'" in line
+    # an --apply set whose classes differ from the tuning posteriors
+    (c,), _ = write_set(tmp_path, "test1_c", "ASNH", [p1], utts=utts)
+    (d,), _ = write_set(tmp_path, "test1_d", "ASNH", [p2], utts=utts)
+    line = fails("--tune_labels", labels, "--apply", f"test1={c},{d}")
+    assert c in line and tune[0] in line and "A S N H" in line and "A S H N" in line
+    # tuning labels for other utterances than the posteriors
+    write_table(tmp_path / "short_labels", {u: "A" for u in utts[:-1]})
+    line = fails("--tune_labels", str(tmp_path / "short_labels"))
+    assert str(tmp_path / "short_labels") in line and tune[0] in line and "'utt0019'" in line
+    # attribute predictions whose dimensions come in another order
+    ya = np.random.default_rng(0).uniform(1, 7, size=(20, 3))
+    (va,), _ = write_set(tmp_path, "att_a", ["valence", "arousal", "dominance"], [ya], utts=utts)
+    (vb,), _ = write_set(tmp_path, "att_b", ["arousal", "valence", "dominance"], [ya], utts=utts)
+    write_table(tmp_path / "utt2attrs", {u: "4 4 4" for u in utts})
+    with pytest.raises(SystemExit):
+        run(fuse_posteriors.main, fuse_posteriors.get_parser(),
+            ["--method", "interpolation", "--task", "attributes", "--tune", va, vb, "--tune_labels",
+             str(tmp_path / "utt2attrs"), "--out_dir", str(out)])
+    line = _error_line(capsys)
+    assert va in line and vb in line and "'arousal'" in line and "'valence'" in line
+    assert not out.exists()
 
 
 # ----------------------------------------------------------------------------- prior fix stage

@@ -182,3 +182,315 @@ def test_cli_prints_and_writes(tmp_path, capsys):
         run(main, get_parser(), ["--title", "emo", "--category", "a=dev_bal", "--out", str(tmp_path / "X.md")])
     assert exit_info.value.code == 1
     assert "ERROR: --category must be NAME=SET=path/to/metrics.json" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# Fusion against single systems, text against speech, fusion weights
+
+def fusion_section(text: str, heading: str) -> str:
+    """The text from ``heading`` up to the next ``## `` section (or the end)."""
+    start = text.index(heading)
+    end = text.find("\n## ", start + 1)
+    return text[start:] if end < 0 else text[start:end]
+
+
+def test_fusion_check_categories_exact(tmp_path):
+    specs = [cat_metrics(tmp_path, "speech", "dev_bal", 0.297), cat_metrics(tmp_path, "text", "dev_bal", 0.311),
+             cat_metrics(tmp_path, "fusion", "dev_bal", 0.354),
+             # test1: fusion below speech, above text
+             cat_metrics(tmp_path, "speech", "test1", 0.30), cat_metrics(tmp_path, "text", "test1", 0.28),
+             cat_metrics(tmp_path, "fusion", "test1", 0.29),
+             # test2: text not evaluated, fusion above speech
+             cat_metrics(tmp_path, "speech", "test2", 0.25), cat_metrics(tmp_path, "fusion", "test2", 0.26),
+             # dev_filt: a tie is not a win
+             cat_metrics(tmp_path, "speech", "dev_filt", 0.3), cat_metrics(tmp_path, "text", "dev_filt", 0.2),
+             cat_metrics(tmp_path, "fusion", "dev_filt", 0.3),
+             # test3: only the single systems
+             cat_metrics(tmp_path, "speech", "test3", 0.1), cat_metrics(tmp_path, "text", "test3", 0.1)]
+    text = make_emotion_results("emo", tmp_path / "R.md", category=specs, fusion_checks=["fusion=speech,text"],
+                                check_sets=["dev_bal", "test1", "test2", "dev_filt", "test3", "test9"], env=ENV)
+    assert fusion_section(text, "## Fusion against single systems") == (
+        "## Fusion against single systems\n\n"
+        "Whether each fused system beats each of its single systems on dev_bal, test1, test2, dev_filt, test3 and "
+        "test9: categorical systems compare macro-F1, attribute systems the mean CCC of valence, arousal and "
+        "dominance; a fused system beats a single system when its unrounded score is strictly higher.\n\n"
+        "### Categories: #3 fusion (macro-F1)\n\n"
+        "- dev_bal: #3 fusion 0.354 vs #1 speech 0.297: beats (+0.057); vs #2 text 0.311: beats (+0.043). "
+        "Verdict: beats every single system\n"
+        "- test1: #3 fusion 0.290 vs #1 speech 0.300: does not beat (-0.010); vs #2 text 0.280: beats (+0.010). "
+        "Verdict: does not beat every single system (not #1 speech)\n"
+        "- test2: #3 fusion 0.260 vs #1 speech 0.250: beats (+0.010); vs #2 text: not evaluated. "
+        "Verdict: beats every evaluated single system (#2 text not evaluated)\n"
+        "- dev_filt: #3 fusion 0.300 vs #1 speech 0.300: does not beat (+0.000); vs #2 text 0.200: beats (+0.100). "
+        "Verdict: does not beat every single system (not #1 speech)\n"
+        "- test3: not evaluated (no metrics for #3 fusion)\n"
+        "- test9: not evaluated (no metrics for #3 fusion)\n")
+    assert text.endswith("- test9: not evaluated (no metrics for #3 fusion)\n")
+    assert "Text and speech" not in text and "Fusion weights" not in text
+
+
+def test_fusion_check_attributes_and_modality_exact(tmp_path):
+    att = [attr_metrics(tmp_path, "speech_attr", "dev_bal", (0.6295, 0.5712, 0.4772)),
+           attr_metrics(tmp_path, "text_attr", "dev_bal", (0.5932, 0.2634, 0.2532)),
+           attr_metrics(tmp_path, "fusion_attr", "dev_bal", (0.6771, 0.5712, 0.4772)),
+           attr_metrics(tmp_path, "speech_attr", "test1", (0.50, 0.60, 0.40)),
+           attr_metrics(tmp_path, "text_attr", "test1", (0.70, 0.60, 0.20)),
+           attr_metrics(tmp_path, "fusion_attr", "test1", (0.70, 0.55, 0.35))]
+    cat = [cat_metrics(tmp_path, "speech", "dev_bal", 0.3)]  # a categorical table next to it
+    text = make_emotion_results("emo", tmp_path / "R.md", category=cat, attributes=att,
+                                fusion_checks=["fusion_attr=speech_attr,text_attr"],
+                                modality_checks=["text_attr=speech_attr"], env=ENV)
+    assert fusion_section(text, "## Fusion against single systems").splitlines()[4:] == [
+        "### Attributes: #3 fusion_attr (mean CCC)", "",
+        "- dev_bal: #3 fusion_attr 0.5752 vs #1 speech_attr 0.5593: beats (+0.0159); vs #2 text_attr 0.3699: "
+        "beats (+0.2052). Verdict: beats every single system",
+        "- test1: #3 fusion_attr 0.5333 vs #1 speech_attr 0.5000: beats (+0.0333); vs #2 text_attr 0.5000: "
+        "beats (+0.0333). Verdict: beats every single system"]
+    assert fusion_section(text, "## Text and speech by attribute") == (
+        "## Text and speech by attribute\n\n"
+        "Whether the text system leads on valence and the speech system on arousal on dev_bal and test1 (CCC); "
+        "a system leads when its unrounded CCC is strictly higher.\n\n"
+        "### Attributes: #2 text_attr (text) vs #1 speech_attr (speech)\n\n"
+        "- dev_bal: valence CCC text 0.5932 vs speech 0.6295: text does not lead (-0.0363); "
+        "arousal CCC speech 0.5712 vs text 0.2634: speech leads (+0.3078)\n"
+        "- test1: valence CCC text 0.7000 vs speech 0.5000: text leads (+0.2000); "
+        "arousal CCC speech 0.6000 vs text 0.6000: speech does not lead (+0.0000)\n")
+    # a check set without the metrics of one of the two systems
+    text = make_emotion_results("emo", tmp_path / "R.md", attributes=att[:3] + att[4:5],
+                                modality_checks=["text_attr=speech_attr"], check_sets=["test1"], env=ENV)
+    assert text.endswith("### Attributes: #2 text_attr (text) vs #1 speech_attr (speech)\n\n"
+                         "- test1: not evaluated (no metrics for #1 speech_attr)\n")
+
+
+def write_weights(tmp_path, name: str, report: dict) -> str:
+    path = tmp_path / name / "weights.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(report))
+    return str(path)
+
+
+def test_fusion_weights_section_exact(tmp_path):
+    cat = [cat_metrics(tmp_path, n, "dev_bal", f) for n, f in
+           (("speech", 0.297), ("text", 0.311), ("fusion_interp", 0.354), ("fusion_lr", 0.381))]
+    att = [attr_metrics(tmp_path, n, "dev_bal", c) for n, c in
+           (("speech_attr", (0.6295, 0.5712, 0.4772)), ("text_attr", (0.5932, 0.2634, 0.2532)),
+            ("fusion_attr", (0.6771, 0.5712, 0.4772)))]
+    common = {"tune_labels": "data/dev_bal/utt2category", "num_tune": 2400, "classes": ["A", "H"],
+              "tune": ["exp/speech/dev_bal/posteriors.txt", "exp/text/dev_bal/posteriors.txt"]}
+    interp = write_weights(tmp_path, "fusion/fusion_interp", {
+        "method": "interpolation", "task": "category", "systems": ["speech", "text"], **common, "step": 0.05,
+        "tie_break": "first", "weights": {"speech": 0.55, "text": 0.45},
+        "tune_macro_f1": {"systems": {"speech": 0.2974, "text": 0.3111}, "fused": 0.3541}, "applied": {}})
+    logreg = write_weights(tmp_path, "fusion/fusion_lr", {
+        "method": "logreg", "task": "category", "systems": ["speech", "text"], **common, "step": None,
+        "weights": None, "model_dir": "exp/fusion_lr/model", "C": 1.0, "features": "log",
+        "tune_macro_f1": {"systems": {"speech": 0.2974, "text": 0.3111}, "fused": 0.381}, "applied": {}})
+    attr = write_weights(tmp_path, "fusion/fusion_attr", {
+        "method": "interpolation", "task": "attributes", "systems": ["speech_attr", "text_attr"],
+        "tune": [], "tune_labels": "data/dev_bal/utt2attrs", "num_tune": 300,
+        "classes": ["valence", "arousal", "dominance"], "step": 0.05, "tie_break": "first",
+        "weights": {"valence": {"speech_attr": 0.45, "text_attr": 0.55},
+                    "arousal": {"speech_attr": 1.0, "text_attr": 0.0},
+                    "dominance": {"speech_attr": 1.0, "text_attr": 0.0}},
+        "tune_ccc": {"systems": {"speech_attr": {"valence": 0.6295, "arousal": 0.5712, "dominance": 0.4772},
+                                 "text_attr": {"valence": 0.5932, "arousal": 0.2634, "dominance": 0.2532}},
+                     "fused": {"valence": 0.6771, "arousal": 0.5712, "dominance": 0.4772}},
+        "applied": {}})
+    text = make_emotion_results("emo", tmp_path / "RESULTS.md", category=cat, attributes=att, env=ENV,
+                                fusion_weights=[f"fusion_interp={interp}", f"fusion_lr={logreg}",
+                                                f"fusion_attr={attr}"])
+    assert fusion_section(text, "## Fusion weights") == (
+        "## Fusion weights\n\n"
+        "Chosen by fuse_posteriors on the tuning set, as recorded in its weights.json.\n\n"
+        "### Categories: #3 fusion_interp\n\n"
+        "- interpolation of the posteriors, grid step 0.05, tuned on 2400 utterances of data/dev_bal/utt2category "
+        "(macro-F1)\n"
+        "- weights: speech 0.55, text 0.45\n"
+        "- tuning macro-F1: speech 0.297, text 0.311, fused 0.354\n"
+        "- file: [weights.json](fusion/fusion_interp/weights.json)\n\n"
+        "### Categories: #4 fusion_lr\n\n"
+        "- multinomial logistic regression, C=1.0, features log posteriors of speech and text (concatenated), "
+        "trained on 2400 utterances of data/dev_bal/utt2category\n"
+        "- macro-F1 on its training data: speech 0.297, text 0.311, fused 0.381\n"
+        "- file: [weights.json](fusion/fusion_lr/weights.json)\n\n"
+        "### Attributes: #3 fusion_attr\n\n"
+        "- interpolation of the attribute predictions, one weight vector per attribute, grid step 0.05, tuned on "
+        "300 utterances of data/dev_bal/utt2attrs (CCC of each attribute)\n\n"
+        "| Attribute | Weight speech_attr | Weight text_attr | Tuning CCC speech_attr | Tuning CCC text_attr | "
+        "Tuning CCC fused |\n|---|---|---|---|---|---|\n"
+        "| Valence | 0.45 | 0.55 | 0.6295 | 0.5932 | 0.6771 |\n"
+        "| Arousal | 1.00 | 0.00 | 0.5712 | 0.2634 | 0.5712 |\n"
+        "| Dominance | 1.00 | 0.00 | 0.4772 | 0.2532 | 0.4772 |\n\n"
+        "- file: [weights.json](fusion/fusion_attr/weights.json)\n")
+    assert text.endswith("- file: [weights.json](fusion/fusion_attr/weights.json)\n")
+
+
+def test_fusion_weights_from_fuse_posteriors(tmp_path):
+    """The section reads the keys fuse_posteriors really writes (interpolation, logreg, attributes)."""
+    import numpy as np
+
+    from voxrecipes.bin import fuse_posteriors
+    from voxrecipes.data.posteriors import Posteriors, write_posteriors
+    from voxrecipes.data.table import write_table
+
+    rng = np.random.default_rng(0)
+    utts = [f"u{i:03d}" for i in range(40)]
+    y = np.arange(40) % 2
+    files = []
+    for k, sharp in enumerate((2.0, 1.0)):
+        p = 1 / (1 + np.exp(-sharp * (2 * y - 1) - rng.normal(0, 1.5, 40)))
+        files.append(tmp_path / f"sys{k}.txt")
+        write_posteriors(files[-1], Posteriors(utts, ["A", "H"], np.column_stack([1 - p, p])))
+    write_table(tmp_path / "utt2category", {u: "AH"[c] for u, c in zip(utts, y)})
+    attrs = rng.uniform(1, 7, size=(40, 3))
+    afiles = []
+    for k in range(2):
+        afiles.append(tmp_path / f"attr{k}.txt")
+        pred = attrs + rng.normal(0, 1 + k, size=attrs.shape)
+        write_posteriors(afiles[-1], Posteriors(utts, ["valence", "arousal", "dominance"], pred))
+    write_table(tmp_path / "utt2attrs", {u: " ".join(f"{v:.4f}" for v in r) for u, r in zip(utts, attrs)})
+    base = ["--system_names", "speech", "text", "--tune_labels"]
+    for out, extra in (("fi", ["--method", "interpolation", "--tune", *map(str, files)]),
+                       ("fl", ["--method", "logreg", "--tune", *map(str, files)]),
+                       ("fa", ["--method", "interpolation", "--task", "attributes", "--tune", *map(str, afiles)])):
+        labels = tmp_path / ("utt2attrs" if out == "fa" else "utt2category")
+        run(fuse_posteriors.main, fuse_posteriors.get_parser(),
+            [*extra, *base, str(labels), "--out_dir", str(tmp_path / out)])
+    cat = [cat_metrics(tmp_path, n, "dev_bal", 0.3) for n in ("speech", "text", "fi", "fl")]
+    att = [attr_metrics(tmp_path, n, "dev_bal", (0.5, 0.4, 0.3)) for n in ("speech", "text", "fa")]
+    text = make_emotion_results("emo", tmp_path / "R.md", category=cat, attributes=att, env=ENV,
+                                fusion_weights=[f"{n}={tmp_path / n / 'weights.json'}" for n in ("fi", "fl", "fa")])
+    lines = fusion_section(text, "## Fusion weights").splitlines()
+    fi = json.loads((tmp_path / "fi" / "weights.json").read_text())
+    fl = json.loads((tmp_path / "fl" / "weights.json").read_text())
+    fa = json.loads((tmp_path / "fa" / "weights.json").read_text())
+    assert (f"- interpolation of the posteriors, grid step 0.05, tuned on 40 utterances of "
+            f"{tmp_path / 'utt2category'} (macro-F1)") in lines
+    assert f"- weights: speech {fi['weights']['speech']:.2f}, text {fi['weights']['text']:.2f}" in lines
+    single = fi["tune_macro_f1"]["systems"]
+    assert (f"- tuning macro-F1: speech {single['speech']:.3f}, text {single['text']:.3f}, "
+            f"fused {fi['tune_macro_f1']['fused']:.3f}") in lines
+    assert ("- multinomial logistic regression, C=1.0, features log posteriors of speech and text (concatenated), "
+            f"trained on 40 utterances of {tmp_path / 'utt2category'}") in lines
+    assert f"- macro-F1 on its training data: speech {single['speech']:.3f}, text {single['text']:.3f}, " \
+           f"fused {fl['tune_macro_f1']['fused']:.3f}" in lines
+    w, c = fa["weights"]["valence"], fa["tune_ccc"]
+    assert (f"| Valence | {w['speech']:.2f} | {w['text']:.2f} | {c['systems']['speech']['valence']:.4f} | "
+            f"{c['systems']['text']['valence']:.4f} | {c['fused']['valence']:.4f} |") in lines
+    assert "### Attributes: #3 fa" in lines and "- file: [weights.json](fa/weights.json)" in lines
+
+
+@pytest.mark.parametrize("option, spec, match", [
+    ("fusion_checks", "fus", "--fusion_check must be FUSED_NAME=SYS1,SYS2,..."),
+    ("fusion_checks", "fus=", "--fusion_check must be"),
+    ("fusion_checks", "=a,b", "--fusion_check must be"),
+    ("fusion_checks", "fus=a,,b", "--fusion_check must be"),
+    ("fusion_checks", "fus=a=b", "--fusion_check must be"),
+    ("fusion_checks", "fus=fus,a", "must be distinct and differ from the fused system 'fus'"),
+    ("fusion_checks", "fus=a,a", "must be distinct"),
+    ("modality_checks", "t", "--modality_check must be TEXT_ATTR_NAME=SPEECH_ATTR_NAME"),
+    ("modality_checks", "t=", "--modality_check must be"),
+    ("modality_checks", "=s", "--modality_check must be"),
+    ("modality_checks", "t=s=x", "--modality_check must be"),
+    ("modality_checks", "t=t", "the text and the speech system must differ"),
+    ("fusion_weights", "fus", "--fusion_weights must be NAME=path/to/weights.json"),
+    ("fusion_weights", "fus=", "--fusion_weights must be"),
+    ("fusion_weights", "=w.json", "--fusion_weights must be"),
+])
+def test_bad_check_specs_are_config_errors(tmp_path, option, spec, match):
+    cat = [cat_metrics(tmp_path, n, "dev_bal", 0.3) for n in ("a", "b", "fus")]
+    with pytest.raises(ConfigError, match=match) as err:
+        make_emotion_results("e", tmp_path / "R.md", category=cat, env=ENV, **{option: [spec]})
+    assert f"'{spec}'" in str(err.value)
+    assert not (tmp_path / "R.md").exists()
+
+
+def test_unknown_names_in_checks_are_config_errors(tmp_path):
+    cat = [cat_metrics(tmp_path, n, "dev_bal", 0.3) for n in ("a", "b", "fus")]
+    att = [attr_metrics(tmp_path, n, "dev_bal", (0.5, 0.4, 0.3)) for n in ("va", "vb", "vfus")]
+    kw = {"category": cat, "attributes": att, "env": ENV}
+    out = tmp_path / "R.md"
+
+    def fails(match: str, **options) -> None:
+        with pytest.raises(ConfigError, match=match):
+            make_emotion_results("e", out, **kw, **options)
+        assert not out.exists()
+
+    fails(r"--fusion_check zz=a,b: 'zz' is neither a --category system \(a, b, fus\) nor an --attributes system "
+          r"\(va, vb, vfus\)", fusion_checks=["zz=a,b"])
+    fails("--fusion_check fus=a,zz: 'zz' is not a --category system like 'fus' \\(a, b, fus\\)",
+          fusion_checks=["fus=a,zz"])
+    # a check may not mix the tables
+    fails("--fusion_check vfus=va,b: 'b' is not a --attributes system like 'vfus'", fusion_checks=["vfus=va,b"])
+    fails("'zz' is not an --attributes system \\(va, vb, vfus\\)", modality_checks=["zz=va"])
+    fails("--modality_check va=a: 'a' is not an --attributes system", modality_checks=["va=a"])
+    fails("--check_sets lists dev_bal more than once", fusion_checks=["fus=a,b"], check_sets=["dev_bal", "dev_bal"])
+    fails("--check_sets needs at least one set", modality_checks=["va=vb"], check_sets=[])
+    # names in both tables are ambiguous
+    both = [cat_metrics(tmp_path / "x", n, "dev_bal", 0.3) for n in ("va", "vb", "vfus")]
+    with pytest.raises(ConfigError, match="both --category and --attributes systems"):
+        make_emotion_results("e", out, category=both, attributes=att, env=ENV, fusion_checks=["vfus=va,vb"])
+    # ... unless only one table holds all of them
+    text = make_emotion_results("e", out, category=both[:1] + cat, attributes=att, env=ENV,
+                                fusion_checks=["vfus=va,vb"], check_sets=["dev_bal"])
+    assert "### Attributes: #3 vfus (mean CCC)" in text
+    out.unlink()
+
+    weights = write_weights(tmp_path, "w", {"method": "interpolation", "task": "category", "systems": ["a", "b"],
+                                            "tune_labels": "l", "num_tune": 3, "step": 0.05,
+                                            "weights": {"a": 0.5, "b": 0.5}})
+    fails("--fusion_weights zz=.*: 'zz' is not a --category system \\(a, b, fus\\)",
+          fusion_weights=[f"zz={weights}"])
+    fails("'vfus' is not a --category system .*is a --task category fusion", fusion_weights=[f"vfus={weights}"])
+    fails("weights for 'fus' were already given", fusion_weights=[f"fus={weights}", f"fus={weights}"])
+
+
+def test_bad_weights_json_is_data_error(tmp_path):
+    cat = [cat_metrics(tmp_path, n, "dev_bal", 0.3) for n in ("a", "b", "fus")]
+    good = {"method": "interpolation", "task": "category", "systems": ["a", "b"], "tune_labels": "l",
+            "num_tune": 3, "step": 0.05, "weights": {"a": 0.5, "b": 0.5}}
+    cases = [({k: v for k, v in good.items() if k != "num_tune"}, "missing keys num_tune"),
+             ({**good, "method": "vote"}, "unknown method 'vote'"),
+             ({**good, "method": "logreg"}, "missing keys C, features of --method logreg"),
+             ({**good, "weights": {"a": 1.0}}, "'weights' must give a weight to each of a, b"),
+             ({**good, "task": "attributes"}, "'weights' must give a weight to each of a, b per attribute"),
+             ({**good, "systems": []}, "'systems' must be a non-empty list")]
+    for i, (report, match) in enumerate(cases):
+        path = write_weights(tmp_path, f"w{i}", report)
+        with pytest.raises(DataError, match=match) as err:
+            make_emotion_results("e", tmp_path / "R.md", category=cat, env=ENV, fusion_weights=[f"fus={path}"])
+        assert str(err.value).startswith(f"{path}: ")
+    missing = tmp_path / "none" / "weights.json"
+    with pytest.raises(DataError, match="not found; run fuse_posteriors first"):
+        make_emotion_results("e", tmp_path / "R.md", category=cat, env=ENV, fusion_weights=[f"fus={missing}"])
+    assert not (tmp_path / "R.md").exists()
+
+
+def test_cli_fusion_options(tmp_path, capsys):
+    cat = [cat_metrics(tmp_path, n, s, f) for n, s, f in
+           (("a", "dev_bal", 0.3), ("b", "dev_bal", 0.2), ("fus", "dev_bal", 0.4), ("fus", "test2", 0.1))]
+    att = [attr_metrics(tmp_path, n, "test1", c) for n, c in (("t", (0.6, 0.2, 0.2)), ("s", (0.5, 0.5, 0.4)))]
+    weights = write_weights(tmp_path, "w", {"method": "logreg", "task": "category", "systems": ["a", "b"],
+                                            "tune_labels": "data/dev_bal/utt2category", "num_tune": 3, "C": 0.5,
+                                            "features": "prob"})
+    args = ["--title", "emo", "--out", str(tmp_path / "RESULTS.md")]
+    for c in cat:
+        args += ["--category", c]
+    for a in att:
+        args += ["--attributes", a]
+    run(main, get_parser(), [*args, "--fusion_check", "fus=a,b", "--modality_check", "t=s",
+                             "--fusion_weights", f"fus={weights}"])
+    out = capsys.readouterr().out
+    assert out == (tmp_path / "RESULTS.md").read_text()
+    assert ("- dev_bal: #3 fus 0.400 vs #1 a 0.300: beats (+0.100); vs #2 b 0.200: beats (+0.200). "
+            "Verdict: beats every single system\n- test1: not evaluated (no metrics for #3 fus)\n") in out
+    assert "- dev_bal: not evaluated (no metrics for #1 t, #2 s)\n- test1: valence CCC text 0.6000" in out
+    assert ("- multinomial logistic regression, C=0.5, features posteriors of a and b (concatenated), trained on 3 "
+            "utterances of data/dev_bal/utt2category\n- file: [weights.json](w/weights.json)\n") in out
+    run(main, get_parser(), [*args, "--fusion_check", "fus=a,b", "--check_sets", "test2"])
+    out = capsys.readouterr().out
+    assert "on test2: categorical systems" in out and "- test2: not evaluated (no metrics for #1 a, #2 b)\n" in out
+    with pytest.raises(SystemExit) as exit_info:
+        run(main, get_parser(), [*args, "--fusion_check", "fus=a,zz"])
+    assert exit_info.value.code == 1
+    assert "ERROR: --fusion_check fus=a,zz: 'zz' is not a --category system like 'fus'" in capsys.readouterr().err

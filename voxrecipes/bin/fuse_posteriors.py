@@ -8,16 +8,24 @@ per attribute dimension maximising CCC (predictions in the posteriors format, he
 --method logreg: multinomial logistic regression (L2, --C) on the concatenated log
 posteriors, trained on the tuning set; the model goes to <out_dir>/model/.
 
-Writes <out_dir>/<OUT_NAME>/posteriors.txt for every --apply set and <out_dir>/weights.json
-(chosen weights, grid step, tuning scores of each system and of the fusion). All inputs are
-checked before anything is written.
+Writes, for every --apply set, <out_dir>/<OUT_NAME>/posteriors.txt (--task category) or
+<out_dir>/<OUT_NAME>/attributes.txt (--task attributes: the file name of a single attribute
+system, so that evaluate_attributes and write_submission --task attributes read a fused system
+like any other), and <out_dir>/weights.json (chosen weights, grid step, tuning set and size,
+tuning scores of each system and of the fusion; for logreg C, features and the model dir).
+All inputs are checked before anything is written.
 
 Example::
 
-    python -m voxrecipes.bin.fuse_posteriors --method interpolation \
-        --tune exp/speech/dev_bal/posteriors.txt exp/text/dev_bal/posteriors.txt \
-        --tune_labels data/dev_bal/utt2category --out_dir exp/fusion_interp \
+    python -m voxrecipes.bin.fuse_posteriors --method interpolation \\
+        --tune exp/speech/dev_bal/posteriors.txt exp/text/dev_bal/posteriors.txt \\
+        --tune_labels data/dev_bal/utt2category --out_dir exp/fusion_interp \\
         --apply test1=exp/speech/test1/posteriors.txt,exp/text/test1/posteriors.txt
+
+    python -m voxrecipes.bin.fuse_posteriors --method interpolation --task attributes \\
+        --tune exp/speech_attr/dev_bal/attributes.txt exp/text_attr/dev_bal/attributes.txt \\
+        --tune_labels data/dev_bal/utt2attrs --out_dir exp/fusion_attr --system_names speech text \\
+        --apply test1=exp/speech_attr/test1/attributes.txt,exp/text_attr/test1/attributes.txt
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ from voxrecipes.cli import run
 logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "weights.json"
+#: File name of a fused set's output, per --task (the names single systems use).
+OUTPUT_FILES = {"category": "posteriors.txt", "attributes": "attributes.txt"}
 TIE_BREAK = "first maximum in grid order (numerators in ascending lexicographic order)"
 
 
@@ -46,7 +56,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tune_labels", required=True, help="labels of the tuning set (data/dev_bal/utt2category)")
     parser.add_argument("--apply", nargs="*", default=[], metavar="OUT_NAME=SYS1,SYS2,...",
                         help="sets to fuse: the systems' posteriors files in the order of --tune")
-    parser.add_argument("--out_dir", required=True, help="where weights.json and <OUT_NAME>/posteriors.txt go")
+    parser.add_argument("--out_dir", required=True,
+                        help="where weights.json and <OUT_NAME>/posteriors.txt (category) or "
+                             "<OUT_NAME>/attributes.txt (attributes) go")
     parser.add_argument("--system_names", nargs="*", default=None,
                         help="names of the systems in weights.json (default: the --tune paths)")
     parser.add_argument("--step", type=float, default=0.05, help="interpolation grid step (paper: 0.05)")
@@ -126,7 +138,7 @@ def main(args: argparse.Namespace) -> None:
 
     outputs = {}
     for name, (set_utts, mats) in applied.items():
-        path = out_dir / name / "posteriors.txt"
+        path = out_dir / name / OUTPUT_FILES[args.task]
         write_posteriors(path, Posteriors(set_utts, out_classes, fuse(mats)))
         outputs[name] = str(path)
         logger.info("wrote %s (%d utterances)", path, len(set_utts))

@@ -14,7 +14,20 @@ by :func:`voxrecipes.metrics.attributes.evaluate_attributes`. The page holds:
   N and the count of predictions outside the 1-7 scale; links to the scatter plots;
 * prior correction: for each pair (system without prior, system with the balanced
   prior) the two macro-F1s on one set (default ``dev_bal``) and whether the prior
-  raised macro-F1, decided on the unrounded values (equal counts as "did not raise").
+  raised macro-F1, decided on the unrounded values (equal counts as "did not raise");
+* fusion against single systems (``FUSED=SYS1,SYS2,...`` checks): per check set
+  (default ``dev_bal`` and ``test1``), whether the fused system beats each listed single
+  system (macro-F1 for categorical systems, mean CCC for attribute systems; the names
+  must all be systems of one of the two tables);
+* text against speech (``TEXT=SPEECH`` attribute systems): per check set, whether text
+  leads on valence and speech on arousal (CCC);
+* fusion weights: for each ``NAME=weights.json`` written by ``fuse_posteriors``, the
+  chosen interpolation weights (per attribute for attributes) with the tuning set, its
+  size and the tuning scores, or the logistic-regression fuser's C, features and training
+  set.
+
+Every verdict compares the unrounded values and is strict (equal is "does not beat" /
+"does not lead"); a check set without the needed metrics reads "not evaluated".
 
 Columns follow ``sets`` when given (a spec naming another set is an error), else the
 order in which sets first appear in the specs; each table shows only the sets that at
@@ -43,6 +56,11 @@ ATTRIBUTE_KEYS = ("ccc", "ccc_ci", "ccc_mean", "ccc_mean_ci")
 #: Column titles of the attributes, as in the paper's Table 2.
 ATTRIBUTE_TITLES = {"valence": "Valence", "arousal": "Arousal", "dominance": "Dominance"}
 DEFAULT_PRIOR_SET = "dev_bal"
+#: Sets on which fusion and modality verdicts are given by default (the issue's Dev_bal and Test1).
+DEFAULT_CHECK_SETS = ("dev_bal", "test1")
+#: Keys every weights.json of fuse_posteriors has, and those of each method.
+WEIGHTS_KEYS = ("method", "task", "systems", "tune_labels", "num_tune")
+WEIGHTS_METHOD_KEYS = {"interpolation": ("weights", "step"), "logreg": ("C", "features")}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -65,11 +83,67 @@ def parse_prior_pair(spec: str) -> tuple[str, str]:
     return without.strip(), with_prior.strip()
 
 
+def parse_fusion_check(spec: str) -> tuple[str, list[str]]:
+    """Split ``FUSED_NAME=SYS1,SYS2,...`` (a fused system and the single systems it should beat)."""
+    fused, sep, rest = spec.partition("=")
+    singles = [s.strip() for s in rest.split(",")]
+    fused = fused.strip()
+    if not sep or not fused or "=" in rest or not rest.strip() or not all(singles):
+        raise ConfigError(f"--fusion_check must be FUSED_NAME=SYS1,SYS2,... (names without '=' or ','), "
+                          f"got '{spec}'")
+    if fused in singles or len(set(singles)) != len(singles):
+        raise ConfigError(f"--fusion_check '{spec}': the single systems must be distinct and differ from "
+                          f"the fused system '{fused}'")
+    return fused, singles
+
+
+def parse_modality_check(spec: str) -> tuple[str, str]:
+    """Split ``TEXT_ATTR_NAME=SPEECH_ATTR_NAME`` (two attribute systems)."""
+    text, sep, speech = spec.partition("=")
+    text, speech = text.strip(), speech.strip()
+    if not sep or not text or not speech or "=" in speech:
+        raise ConfigError(f"--modality_check must be TEXT_ATTR_NAME=SPEECH_ATTR_NAME, got '{spec}'")
+    if text == speech:
+        raise ConfigError(f"--modality_check '{spec}': the text and the speech system must differ")
+    return text, speech
+
+
+def parse_weights_spec(spec: str) -> tuple[str, Path]:
+    """Split ``NAME=path/to/weights.json`` (the path may contain ``=``)."""
+    name, sep, path = spec.partition("=")
+    if not sep or not name.strip() or not path.strip():
+        raise ConfigError(f"--fusion_weights must be NAME=path/to/weights.json, got '{spec}'")
+    return name.strip(), Path(path)
+
+
+def load_weights(path: str | os.PathLike) -> dict:
+    """Read a weights.json of ``fuse_posteriors`` and check the keys the Fusion weights section uses."""
+    report = load_metrics(path, WEIGHTS_KEYS, "fuse_posteriors")
+    path = Path(path)
+    method, task = report["method"], report["task"]
+    if method not in WEIGHTS_METHOD_KEYS or task not in ("category", "attributes"):
+        raise DataError(path, None, f"unknown method '{method}' or task '{task}'; written by fuse_posteriors?")
+    missing = [k for k in WEIGHTS_METHOD_KEYS[method] if k not in report]
+    if missing:
+        raise DataError(path, None, f"missing keys {', '.join(missing)} of --method {method}; "
+                                    "written by fuse_posteriors?")
+    systems = report["systems"]
+    if not isinstance(systems, list) or not systems:
+        raise DataError(path, None, "'systems' must be a non-empty list of names")
+    if method == "interpolation":
+        weights = report["weights"]
+        rows = list(weights.values()) if task == "attributes" and isinstance(weights, dict) else [weights]
+        if not all(isinstance(r, dict) and set(r) == set(systems) for r in rows):
+            raise DataError(path, None, f"'weights' must give a weight to each of {', '.join(systems)}"
+                                        f"{' per attribute' if task == 'attributes' else ''}")
+    return report
+
+
 def load_metrics(path: str | os.PathLike, required: Sequence[str], writer: str) -> dict:
     """Read one metrics.json and check it has ``required`` keys; DataError naming the file otherwise."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(path, None, f"metrics file not found; run {writer} first")
+        raise DataError(path, None, f"file not found; run {writer} first")
     try:
         metrics = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
@@ -285,10 +359,177 @@ def render_attribute_tables(entries: Sequence[Entry], columns: Sequence[str],
     return lines
 
 
+# ----------------------------------------------------------------------------------------------
+# Verdicts: fusion against single systems, text against speech; the fusion weights
+
+#: Per table: the option that fills it, the score a fusion check compares, its key and its format.
+KINDS = {"category": ("--category", "macro-F1", "macro_f1", 3),
+         "attributes": ("--attributes", "mean CCC", "ccc_mean", 4)}
+#: Subsection prefix per table (the ``#N`` ids are those of that table's rows).
+KIND_TITLES = {"category": "Categories", "attributes": "Attributes"}
+
+
+def _ids(entries: Sequence[Entry]) -> dict[str, str]:
+    return {name: f"#{i}" for i, name in enumerate(_systems(entries), start=1)}
+
+
+def _num(value: float, digits: int) -> str:
+    return f"{value:.{digits}f}"
+
+
+def _diff(value: float, digits: int) -> str:
+    return f"{value:+.{digits}f}"
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def render_fusion_checks(checks: Sequence[tuple[str, str, list[str]]], tables: dict[str, Sequence[Entry]],
+                         check_sets: Sequence[str]) -> list[str]:
+    """Per ``(kind, fused, singles)`` check and check set: does the fused score strictly beat each single one?"""
+    lines = ["## Fusion against single systems", "",
+             f"Whether each fused system beats each of its single systems on {_and(list(check_sets))}: "
+             "categorical systems compare macro-F1, attribute systems the mean CCC of valence, arousal and "
+             "dominance; a fused system beats a single system when its unrounded score is strictly higher."]
+    for kind, fused, singles in checks:
+        _, score_name, key, digits = KINDS[kind]
+        entries = tables[kind]
+        ids = _ids(entries)
+        by_key = {(e.system, e.set): e.metrics for e in entries}
+        lines += ["", f"### {KIND_TITLES[kind]}: {ids[fused]} {fused} ({score_name})", ""]
+        for s in check_sets:
+            fused_metrics = by_key.get((fused, s))
+            missing = [f"{ids[n]} {n}" for n in singles if (n, s) not in by_key]
+            if fused_metrics is None or len(missing) == len(singles):
+                absent = [f"{ids[fused]} {fused}"] if fused_metrics is None else missing
+                lines.append(f"- {s}: not evaluated (no metrics for {', '.join(absent)})")
+                continue
+            f = fused_metrics[key]
+            clauses, not_beaten = [], []
+            for n in singles:
+                m = by_key.get((n, s))
+                if m is None:
+                    clauses.append(f"vs {ids[n]} {n}: not evaluated")
+                    continue
+                beats = f > m[key]
+                if not beats:
+                    not_beaten.append(f"{ids[n]} {n}")
+                clauses.append(f"vs {ids[n]} {n} {_num(m[key], digits)}: {'beats' if beats else 'does not beat'} "
+                               f"({_diff(f - m[key], digits)})")
+            if not_beaten:
+                verdict = f"does not beat every single system (not {', '.join(not_beaten)})"
+            elif missing:
+                verdict = f"beats every evaluated single system ({', '.join(missing)} not evaluated)"
+            else:
+                verdict = "beats every single system"
+            lines.append(f"- {s}: {ids[fused]} {fused} {_num(f, digits)} {'; '.join(clauses)}. Verdict: {verdict}")
+    return lines
+
+
+def render_modality_checks(pairs: Sequence[tuple[str, str]], entries: Sequence[Entry],
+                           check_sets: Sequence[str]) -> list[str]:
+    """Per ``(text, speech)`` attribute pair and check set: text leads on valence? speech leads on arousal?"""
+    ids = _ids(entries)
+    by_key = {(e.system, e.set): e.metrics for e in entries}
+    lines = ["## Text and speech by attribute", "",
+             f"Whether the text system leads on valence and the speech system on arousal on "
+             f"{_and(list(check_sets))} (CCC); a system leads when its unrounded CCC is strictly higher."]
+    for text, speech in pairs:
+        lines += ["", f"### Attributes: {ids[text]} {text} (text) vs {ids[speech]} {speech} (speech)", ""]
+        for s in check_sets:
+            absent = [f"{ids[n]} {n}" for n in (text, speech) if (n, s) not in by_key]
+            if absent:
+                lines.append(f"- {s}: not evaluated (no metrics for {', '.join(absent)})")
+                continue
+            t, sp = by_key[(text, s)]["ccc"], by_key[(speech, s)]["ccc"]
+            val = t["valence"] - sp["valence"]
+            aro = sp["arousal"] - t["arousal"]
+            lines.append(f"- {s}: valence CCC text {_ccc(t['valence'])} vs speech {_ccc(sp['valence'])}: "
+                         f"text {'leads' if val > 0 else 'does not lead'} ({_diff(val, 4)}); "
+                         f"arousal CCC speech {_ccc(sp['arousal'])} vs text {_ccc(t['arousal'])}: "
+                         f"speech {'leads' if aro > 0 else 'does not lead'} ({_diff(aro, 4)})")
+    return lines
+
+
+def _weight_digits(step) -> int:
+    """Decimals that show every grid weight exactly (0.05 -> 2, 0.025 -> 3), at least 2, at most 6."""
+    try:
+        text = f"{float(step):.6f}".rstrip("0")
+    except (TypeError, ValueError):
+        return 2
+    return max(2, len(text.split(".")[1]))
+
+
+def _scores_line(label: str, scores: dict | None, digits: int) -> list[str]:
+    if not isinstance(scores, dict) or not isinstance(scores.get("systems"), dict) or "fused" not in scores:
+        return []
+    parts = [f"{n} {_num(v, digits)}" for n, v in scores["systems"].items()]
+    parts.append(f"fused {_num(scores['fused'], digits)}")
+    return [f"- {label}: {', '.join(parts)}"]
+
+
+def render_fusion_weights(items: Sequence[tuple[str, str, dict, Path]], ids: dict[str, dict[str, str]],
+                          out_dir: str | os.PathLike) -> list[str]:
+    """The Fusion weights section: one subsection per ``(name, kind, weights.json report, path)``."""
+    lines = ["## Fusion weights", "",
+             "Chosen by fuse_posteriors on the tuning set, as recorded in its weights.json."]
+    for name, kind, report, path in items:
+        systems = [str(n) for n in report["systems"]]
+        tuned_on = f"{report['num_tune']} utterances of {report['tune_labels']}"
+        link = Path(os.path.relpath(os.path.abspath(path), os.path.abspath(out_dir))).as_posix()
+        lines += ["", f"### {KIND_TITLES[kind]}: {ids[kind][name]} {name}", ""]
+        if report["method"] == "logreg":
+            kind_of = "log posteriors" if report["features"] == "log" else "posteriors"
+            lines.append(f"- multinomial logistic regression, C={float(report['C'])}, features {kind_of} of "
+                         f"{_and(systems)} (concatenated), trained on {tuned_on}")
+            lines += _scores_line("macro-F1 on its training data", report.get("tune_macro_f1"), 3)
+        elif kind == "category":
+            weights = report["weights"]
+            digits = _weight_digits(report["step"])
+            lines.append(f"- interpolation of the posteriors, grid step {report['step']}, tuned on {tuned_on} "
+                         "(macro-F1)")
+            lines.append(f"- weights: {', '.join(f'{n} {_num(weights[n], digits)}' for n in systems)}")
+            lines += _scores_line("tuning macro-F1", report.get("tune_macro_f1"), 3)
+        else:
+            weights = report["weights"]
+            digits = _weight_digits(report["step"])
+            dims = [d for d in report.get("classes", []) if d in weights] + \
+                [d for d in weights if d not in report.get("classes", [])]
+            tune = report.get("tune_ccc") if isinstance(report.get("tune_ccc"), dict) else {}
+            single = tune.get("systems") if isinstance(tune.get("systems"), dict) else {}
+            fused = tune.get("fused") if isinstance(tune.get("fused"), dict) else {}
+            with_ccc = all(isinstance(single.get(n), dict) for n in systems) and bool(fused)
+            lines.append(f"- interpolation of the attribute predictions, one weight vector per attribute, grid step "
+                         f"{report['step']}, tuned on {tuned_on} (CCC of each attribute)")
+            lines.append("")
+            head = ["Attribute", *(f"Weight {n}" for n in systems)]
+            if with_ccc:
+                head += [*(f"Tuning CCC {n}" for n in systems), "Tuning CCC fused"]
+            lines += _header(head)
+            for d in dims:
+                cells = [ATTRIBUTE_TITLES.get(d, d), *(_num(weights[d][n], digits) for n in systems)]
+                if with_ccc:
+                    cells += [_ccc(single[n][d]) if d in single[n] else "-" for n in systems]
+                    cells.append(_ccc(fused[d]) if d in fused else "-")
+                lines.append(_row(cells))
+            lines.append("")
+        lines.append(f"- file: [weights.json]({link})")
+    return lines
+
+
 def render_emotion_results(title: str, category: Sequence[Entry], attributes: Sequence[Entry],
                            prior_pairs: Sequence[tuple[str, str]], prior_set: str, columns: Sequence[str],
-                           env: dict[str, str], out_dir: str | os.PathLike) -> str:
-    """The whole RESULTS.md text; links are relative to ``out_dir``."""
+                           env: dict[str, str], out_dir: str | os.PathLike, *,
+                           fusion_checks: Sequence[tuple[str, str, list[str]]] = (),
+                           modality_checks: Sequence[tuple[str, str]] = (),
+                           fusion_weights: Sequence[tuple[str, str, dict, Path]] = (),
+                           check_sets: Sequence[str] = DEFAULT_CHECK_SETS) -> str:
+    """The whole RESULTS.md text; links are relative to ``out_dir``.
+
+    ``fusion_checks`` are resolved ``(kind, fused, singles)`` triples (kind: ``category`` or
+    ``attributes``), ``fusion_weights`` ``(name, kind, weights.json report, path)``.
+    """
     lines = [f"# {title}", "", "## Environment", ""]
     lines += [f"- {key}: {value}" for key, value in env.items()]
     if category:
@@ -297,6 +538,14 @@ def render_emotion_results(title: str, category: Sequence[Entry], attributes: Se
         lines += [""] + render_prior_lines(category, prior_pairs, prior_set)
     if attributes:
         lines += [""] + render_attribute_tables(attributes, columns, out_dir)
+    tables = {"category": category, "attributes": attributes}
+    if fusion_checks:
+        lines += [""] + render_fusion_checks(fusion_checks, tables, check_sets)
+    if modality_checks:
+        lines += [""] + render_modality_checks(modality_checks, attributes, check_sets)
+    if fusion_weights:
+        ids = {kind: _ids(entries) for kind, entries in tables.items()}
+        lines += [""] + render_fusion_weights(fusion_weights, ids, out_dir)
     return "\n".join(lines) + "\n"
 
 
@@ -315,13 +564,84 @@ def _check_pairs(pairs: Sequence[tuple[str, str]], category: Sequence[Entry], pr
                                   f"--prior_set {prior_set}")
 
 
+def _resolve_fusion_checks(specs: Sequence[str], category: Sequence[Entry],
+                           attributes: Sequence[Entry]) -> list[tuple[str, str, list[str]]]:
+    """``(kind, fused, singles)`` per spec: the table (category or attributes) that holds all its names."""
+    tables = {kind: _systems(entries) for kind, entries in (("category", category), ("attributes", attributes))}
+    resolved = []
+    for spec in specs:
+        fused, singles = parse_fusion_check(spec)
+        kinds = [k for k, names in tables.items() if fused in names]
+        if not kinds:
+            raise ConfigError(f"--fusion_check {spec}: '{fused}' is neither a --category system "
+                              f"({', '.join(tables['category']) or 'none'}) nor an --attributes system "
+                              f"({', '.join(tables['attributes']) or 'none'})")
+        fitting = [k for k in kinds if all(n in tables[k] for n in singles)]
+        if not fitting:
+            kind = kinds[0]
+            unknown = next(n for n in singles if n not in tables[kind])
+            raise ConfigError(f"--fusion_check {spec}: '{unknown}' is not a {KINDS[kind][0]} system like "
+                              f"'{fused}' ({', '.join(tables[kind])})")
+        if len(fitting) > 1:
+            raise ConfigError(f"--fusion_check {spec}: the names are both --category and --attributes systems; "
+                              "give the categorical and the attribute systems different names")
+        resolved.append((fitting[0], fused, singles))
+    return resolved
+
+
+def _resolve_modality_checks(specs: Sequence[str], attributes: Sequence[Entry]) -> list[tuple[str, str]]:
+    systems = _systems(attributes)
+    pairs = []
+    for spec in specs:
+        text, speech = parse_modality_check(spec)
+        for name in (text, speech):
+            if name not in systems:
+                raise ConfigError(f"--modality_check {spec}: '{name}' is not an --attributes system "
+                                  f"({', '.join(systems) or 'none'})")
+        pairs.append((text, speech))
+    return pairs
+
+
+def _load_fusion_weights(specs: Sequence[str], category: Sequence[Entry],
+                         attributes: Sequence[Entry]) -> list[tuple[str, str, dict, Path]]:
+    tables = {"category": _systems(category), "attributes": _systems(attributes)}
+    items, seen = [], set()
+    for spec in specs:
+        name, path = parse_weights_spec(spec)
+        if name in seen:
+            raise ConfigError(f"--fusion_weights {spec}: weights for '{name}' were already given")
+        seen.add(name)
+        report = load_weights(path)
+        kind = report["task"]
+        if name not in tables[kind]:
+            raise ConfigError(f"--fusion_weights {spec}: '{name}' is not a {KINDS[kind][0]} system "
+                              f"({', '.join(tables[kind]) or 'none'}), and {path} is a --task {kind} fusion")
+        items.append((name, kind, report, path))
+    return items
+
+
+def _check_sets(check_sets: Sequence[str]) -> list[str]:
+    check_sets = [s.strip() for s in check_sets]
+    if not check_sets or not all(check_sets):
+        raise ConfigError("--check_sets needs at least one set name")
+    dupes = sorted({s for s in check_sets if check_sets.count(s) > 1})
+    if dupes:
+        raise ConfigError(f"--check_sets lists {' '.join(dupes)} more than once")
+    return check_sets
+
+
 def make_emotion_results(title: str, out: str | os.PathLike, *, category: Sequence[str] = (),
                          attributes: Sequence[str] = (), prior_pairs: Sequence[str] = (),
                          prior_set: str = DEFAULT_PRIOR_SET, sets: Sequence[str] | None = None,
+                         fusion_checks: Sequence[str] = (), modality_checks: Sequence[str] = (),
+                         fusion_weights: Sequence[str] = (), check_sets: Sequence[str] = DEFAULT_CHECK_SETS,
                          env: dict[str, str] | None = None) -> str:
     """Build RESULTS.md from ``NAME=SET=metrics.json`` specs, write it atomically and return the text.
 
-    ``prior_pairs`` are ``NAME_WITHOUT=NAME_WITH`` specs over the categorical systems.
+    ``prior_pairs`` are ``NAME_WITHOUT=NAME_WITH`` specs over the categorical systems;
+    ``fusion_checks`` ``FUSED=SYS1,SYS2,...`` over the systems of one table;
+    ``modality_checks`` ``TEXT=SPEECH`` over the attribute systems; ``fusion_weights``
+    ``NAME=weights.json`` of fused systems. The verdicts are given on ``check_sets``.
     Everything is read and checked before anything is written.
     """
     from voxrecipes.metrics.results import environment
@@ -333,9 +653,15 @@ def make_emotion_results(title: str, out: str | os.PathLike, *, category: Sequen
     pairs = [parse_prior_pair(p) for p in prior_pairs]
     _check_pairs(pairs, cat, prior_set)
     columns = _column_sets(sets, [("--category", cat), ("--attributes", att)])
+    checks = _resolve_fusion_checks(fusion_checks, cat, att)
+    modality = _resolve_modality_checks(modality_checks, att)
+    check_set_names = _check_sets(check_sets) if checks or modality else list(check_sets)
+    weights = _load_fusion_weights(fusion_weights, cat, att)
     out = Path(out)
     text = render_emotion_results(title, cat, att, pairs, prior_set, columns,
-                                  env if env is not None else environment(), out.parent)
+                                  env if env is not None else environment(), out.parent,
+                                  fusion_checks=checks, modality_checks=modality, fusion_weights=weights,
+                                  check_sets=check_set_names)
     with atomic_write(out) as handle:
         handle.write(text)
     return text
