@@ -198,11 +198,17 @@ def test_align_reorders_and_rejects_mismatches(tmp_path):
         align_systems([a, c])
     assert a in str(err.value) and c in str(err.value) and "'u19'" in str(err.value)
 
-    (d,), _ = write_set(tmp_path, "d", "ASNH", [p2], utts=utts)
+    # the same classes in another order: columns are put in the first file's order
+    (d,), _ = write_set(tmp_path, "d", "ASNH", [p2[:, [0, 1, 3, 2]]], utts=utts)
+    _, classes, mats = align_systems([a, d])
+    assert classes == list("ASHN")
+    np.testing.assert_allclose(mats[1], read_posteriors(b).matrix, atol=1e-6)
+    # another class set is refused
+    (e,), _ = write_set(tmp_path, "e", "ASHX", [p2], utts=utts)
     with pytest.raises(DataError) as err:
-        align_systems([a, d])
+        align_systems([a, e])
     msg = str(err.value)
-    assert a in msg and d in msg and "position 3" in msg and "'N'" in msg and "'H'" in msg
+    assert a in msg and e in msg and "'X'" in msg and "'N'" in msg
 
 
 def test_bin_mismatch_exit_1_error_line(tmp_path, capsys):
@@ -383,26 +389,48 @@ def test_bad_apply_sets_and_labels_name_both_files(tmp_path, capsys):
     line = fails("--tune_labels", labels, "--apply", f"test1={a},{b}")
     assert a in line and b in line and "'utt0000'" in line
     # an --apply set whose classes differ from the tuning posteriors
-    (c,), _ = write_set(tmp_path, "test1_c", "ASNH", [p1], utts=utts)
-    (d,), _ = write_set(tmp_path, "test1_d", "ASNH", [p2], utts=utts)
+    (c,), _ = write_set(tmp_path, "test1_c", "ASHX", [p1], utts=utts)
+    (d,), _ = write_set(tmp_path, "test1_d", "ASHX", [p2], utts=utts)
     line = fails("--tune_labels", labels, "--apply", f"test1={c},{d}")
-    assert c in line and tune[0] in line and "A S N H" in line and "A S H N" in line
+    assert c in line and tune[0] in line and "A S H X" in line and "A S H N" in line
     # tuning labels for other utterances than the posteriors
     write_table(tmp_path / "short_labels", {u: "A" for u in utts[:-1]})
     line = fails("--tune_labels", str(tmp_path / "short_labels"))
     assert str(tmp_path / "short_labels") in line and tune[0] in line and "'utt0019'" in line
-    # attribute predictions whose dimensions come in another order
+    # attribute predictions that are not valence, arousal and dominance
     ya = np.random.default_rng(0).uniform(1, 7, size=(20, 3))
     (va,), _ = write_set(tmp_path, "att_a", ["valence", "arousal", "dominance"], [ya], utts=utts)
-    (vb,), _ = write_set(tmp_path, "att_b", ["arousal", "valence", "dominance"], [ya], utts=utts)
+    (vb,), _ = write_set(tmp_path, "att_b", ["valence", "arousal", "power"], [ya], utts=utts)
     write_table(tmp_path / "utt2attrs", {u: "4 4 4" for u in utts})
     with pytest.raises(SystemExit):
         run(fuse_posteriors.main, fuse_posteriors.get_parser(),
             ["--method", "interpolation", "--task", "attributes", "--tune", va, vb, "--tune_labels",
              str(tmp_path / "utt2attrs"), "--out_dir", str(out)])
     line = _error_line(capsys)
-    assert va in line and vb in line and "'arousal'" in line and "'valence'" in line
+    assert vb in line and str(tmp_path / "utt2attrs") in line and "'power'" in line
     assert not out.exists()
+
+
+def test_attribute_columns_in_another_order_are_aligned_to_utt2attrs(tmp_path):
+    """A system writing arousal first is fused column by column with one writing valence first."""
+    utts = [f"utt{i:04d}" for i in range(30)]
+    rng = np.random.default_rng(1)
+    truth = rng.uniform(1, 7, size=(30, 3))
+    good = truth + rng.normal(0, 0.3, size=truth.shape)
+    noisy = truth + rng.normal(0, 2.0, size=truth.shape)
+    (va,), _ = write_set(tmp_path, "att_a", ["valence", "arousal", "dominance"], [noisy], utts=utts)
+    (vb,), _ = write_set(tmp_path, "att_b", ["arousal", "valence", "dominance"], [good[:, [1, 0, 2]]], utts=utts)
+    write_table(tmp_path / "utt2attrs", {u: " ".join(f"{v:.4f}" for v in row) for u, row in zip(utts, truth)})
+    out = tmp_path / "fused"
+    run(fuse_posteriors.main, fuse_posteriors.get_parser(),
+        ["--method", "interpolation", "--task", "attributes", "--tune", va, vb, "--tune_labels",
+         str(tmp_path / "utt2attrs"), "--out_dir", str(out), "--apply", f"dev={va},{vb}"])
+    report = json.loads((out / "weights.json").read_text())
+    # the accurate system gets most of the weight on every attribute, arousal included
+    for dim in ["valence", "arousal", "dominance"]:
+        assert report["weights"][dim][vb] > 0.5, dim
+    fused = read_posteriors(out / "dev" / "attributes.txt")
+    assert fused.classes == ["valence", "arousal", "dominance"]
 
 
 # ----------------------------------------------------------------------------- prior fix stage

@@ -301,7 +301,10 @@ def test_fusion_weights_section_exact(tmp_path):
                                                 f"fusion_attr={attr}"])
     assert fusion_section(text, "## Fusion weights") == (
         "## Fusion weights\n\n"
-        "Chosen by fuse_posteriors on the tuning set, as recorded in its weights.json.\n\n"
+        "Chosen by fuse_posteriors on the tuning set, as recorded in its weights.json. A fused system's "
+        "scores on its own tuning set, and on sets that contain it (Dev_filt, Development), are optimistic "
+        "(for the logistic regression they include its training data); "
+        "the other sets are the fair comparison.\n\n"
         "### Categories: #3 fusion_interp\n\n"
         "- interpolation of the posteriors, grid step 0.05, tuned on 2400 utterances of data/dev_bal/utt2category "
         "(macro-F1)\n"

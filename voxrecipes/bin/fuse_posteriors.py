@@ -72,10 +72,16 @@ def main(args: argparse.Namespace) -> None:
     import numpy as np
 
     from voxrecipes.data.posteriors import Posteriors, write_posteriors
-    from voxrecipes.errors import ConfigError, DataError
+    from voxrecipes.errors import ConfigError
     from voxrecipes.fileio import atomic_write
     from voxrecipes.fusion import interpolation
-    from voxrecipes.fusion.align import align_systems, parse_apply_spec, read_attribute_labels, read_category_labels
+    from voxrecipes.fusion.align import (
+        ATTRIBUTE_NAMES,
+        align_systems,
+        parse_apply_spec,
+        read_attribute_labels,
+        read_category_labels,
+    )
     from voxrecipes.fusion.logreg import fit_logreg_fusion
     from voxrecipes.metrics.regression import ccc_per_dim
 
@@ -88,16 +94,16 @@ def main(args: argparse.Namespace) -> None:
         interpolation.grid_size(args.step)
 
     # --- read and check every input before writing anything
-    utts, classes, tune_mats = align_systems(args.tune)
+    # Attribute columns are put in the order of utt2attrs (valence arousal dominance).
+    attr_order = list(ATTRIBUTE_NAMES) if args.task == "attributes" else None
+    utts, classes, tune_mats = align_systems(args.tune, classes=attr_order,
+                                             classes_from=args.tune_labels if attr_order else None)
     applied = {}
     for spec in args.apply:
         name, files = parse_apply_spec(spec, len(args.tune))
         if name in applied or name == "model":
             raise ConfigError(f"--apply {spec}: output name '{name}' is repeated or reserved")
-        set_utts, set_classes, mats = align_systems(files)
-        if set_classes != classes:
-            raise DataError(files[0], 1, f"classes {' '.join(set_classes)} differ from the tuning posteriors "
-                                         f"{args.tune[0]} ({' '.join(classes)})")
+        set_utts, _, mats = align_systems(files, classes=classes, classes_from=args.tune[0])
         applied[name] = (set_utts, mats)
 
     out_dir = Path(args.out_dir)

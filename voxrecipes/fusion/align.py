@@ -1,10 +1,12 @@
 """Line up the posteriors (or attribute predictions) of several systems for fusion.
 
-Fusion combines row ``i`` of every system, so the systems must score exactly the same
-utterances and name the same classes in the same order. A silent mismatch (one system
-scored ``dev`` and the other ``dev_bal``, or a text model with 8 classes next to a
-speech model with 10) would fuse unrelated numbers, so :func:`align_systems` refuses it
-and names both files and the first utterance or class where they differ.
+Fusion combines row ``i`` and column ``k`` of every system, so the systems must score
+exactly the same utterances and name the same classes. Rows and columns are put in the
+first file's order (a speech backend writes its classes sorted, a text model in its
+config's order: both are fine). A silent mismatch (one system scored ``dev`` and the
+other ``dev_bal``, or a text model with 8 classes next to a speech model with 10) would
+fuse unrelated numbers, so :func:`align_systems` refuses it and names both files and
+the first utterance or class where they differ.
 
 Also here: reading the tuning labels against the aligned utterances, and parsing the
 ``OUT_NAME=SYS1,SYS2`` specs of ``fuse_posteriors --apply``.
@@ -21,15 +23,8 @@ from voxrecipes.data.posteriors import read_posteriors
 from voxrecipes.data.table import c_sort_key, read_table
 from voxrecipes.errors import ConfigError, DataError
 
-
-def _first_difference(a: Sequence[str], b: Sequence[str]) -> tuple[int, str | None, str | None]:
-    """Index of the first position where ``a`` and ``b`` differ, with the two items (``None`` past an end)."""
-    for i in range(max(len(a), len(b))):
-        x = a[i] if i < len(a) else None
-        y = b[i] if i < len(b) else None
-        if x != y:
-            return i, x, y
-    return -1, None, None
+#: The columns of ``utt2attrs`` and of attribute predictions, in that order.
+ATTRIBUTE_NAMES = ("valence", "arousal", "dominance")
 
 
 def _utt_mismatch(ref_utts: Sequence[str], utts: Sequence[str], ref_path: str, path: str) -> str | None:
@@ -47,32 +42,43 @@ def _utt_mismatch(ref_utts: Sequence[str], utts: Sequence[str], ref_path: str, p
     return "; ".join(parts)
 
 
-def align_systems(paths: Sequence[str | os.PathLike]) -> tuple[list[str], list[str], list[np.ndarray]]:
-    """Read posteriors files and return ``(utts, classes, matrices)`` with rows in the same utterance order.
+def align_systems(paths: Sequence[str | os.PathLike], classes: Sequence[str] | None = None,
+                  classes_from: str | os.PathLike | None = None) -> tuple[list[str], list[str], list[np.ndarray]]:
+    """Read posteriors files and return ``(utts, classes, matrices)`` with rows and columns in one order.
 
-    Every file must hold the same set of utterances and the same class list (names and
-    order) as the first one; otherwise :class:`DataError` names both files and the first
-    differing utterance or class. Rows are put in the order of the first file (C-sorted,
-    as :func:`~voxrecipes.data.posteriors.write_posteriors` writes them).
+    Every file must hold the same set of utterances and the same set of classes as the
+    first one (or as ``classes``, read from ``classes_from``, when given); otherwise
+    :class:`DataError` names both files and the first differing utterance or class.
+    Rows are put in the order of the first file (C-sorted, as
+    :func:`~voxrecipes.data.posteriors.write_posteriors` writes them), columns in the
+    order of ``classes`` or of the first file.
     """
     if not paths:
         raise ConfigError("no posteriors files given")
     paths = [os.fspath(p) for p in paths]
     ref = read_posteriors(paths[0])
-    utts, classes = list(ref.utts), list(ref.classes)
-    matrices = [ref.matrix]
-    for path in paths[1:]:
-        post = read_posteriors(path)
-        if list(post.classes) != classes:
-            i, x, y = _first_difference(classes, post.classes)
-            raise DataError(path, 1, f"class list differs from {paths[0]} at position {i + 1}: "
-                                     f"'{y}' here, '{x}' there ({' '.join(post.classes)} vs {' '.join(classes)}); "
-                                     "fuse systems that output the same classes in the same order")
+    utts = list(ref.utts)
+    ref_path = os.fspath(classes_from) if classes_from is not None else paths[0]
+    classes = list(classes) if classes is not None else list(ref.classes)
+    matrices = []
+    for path, post in [(paths[0], ref), *((p, None) for p in paths[1:])]:
+        post = post if post is not None else read_posteriors(path)
+        if set(post.classes) != set(classes) or len(post.classes) != len(classes):
+            only_here = [c for c in post.classes if c not in set(classes)]
+            only_there = [c for c in classes if c not in set(post.classes)]
+            detail = "; ".join(part for part in (
+                f"only here: {' '.join(repr(c) for c in only_here)}" if only_here else "",
+                f"only there: {' '.join(repr(c) for c in only_there)}" if only_there else "",
+                "a class is repeated" if not (only_here or only_there) else "") if part)
+            raise DataError(path, 1, f"classes differ from those of {ref_path} ({detail}; "
+                                     f"{' '.join(post.classes)} vs {' '.join(classes)}); "
+                                     "fuse systems that output the same classes")
         message = _utt_mismatch(utts, post.utts, paths[0], path)
         if message is not None:
             raise DataError(path, None, message + "; score the same data directory with every system")
-        index = {u: i for i, u in enumerate(post.utts)}
-        matrices.append(post.matrix[[index[u] for u in utts]])
+        rows = {u: i for i, u in enumerate(post.utts)}
+        columns = {c: k for k, c in enumerate(post.classes)}
+        matrices.append(post.matrix[np.ix_([rows[u] for u in utts], [columns[c] for c in classes])])
     return utts, classes, matrices
 
 

@@ -473,7 +473,10 @@ def render_fusion_weights(items: Sequence[tuple[str, str, dict, Path]], ids: dic
                           out_dir: str | os.PathLike) -> list[str]:
     """The Fusion weights section: one subsection per ``(name, kind, weights.json report, path)``."""
     lines = ["## Fusion weights", "",
-             "Chosen by fuse_posteriors on the tuning set, as recorded in its weights.json."]
+             "Chosen by fuse_posteriors on the tuning set, as recorded in its weights.json. A fused system's "
+             "scores on its own tuning set, and on sets that contain it (Dev_filt, Development), are optimistic "
+             "(for the logistic regression they include its training data); "
+             "the other sets are the fair comparison."]
     for name, kind, report, path in items:
         systems = [str(n) for n in report["systems"]]
         tuned_on = f"{report['num_tune']} utterances of {report['tune_labels']}"

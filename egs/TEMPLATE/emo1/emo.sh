@@ -55,12 +55,33 @@ plda_conf=conf/plda.yaml         # PLDA options (train_plda --config).
 priors="train uniform"           # lda_lr scoring priors: 'train' keeps the training prior, 'uniform' corrects it.
 embedding_name=""                # Name of the embeddings in RESULTS.md (default: from embedding_type).
 
+# Text side related (ASR transcripts and text classifiers)
+text_models=""                   # Text classifiers, each with conf/train_text_<model>_{category,attributes}.yaml
+                                 # (e.g. "llama roberta"); empty: speech only.
+asr_model=openai/whisper-large-v3  # ASR model id, local directory or package:<module> (transformers pipeline).
+asr_all_sets=false               # true: transcribe every set, even those with a text file (as in the paper).
+asr_batch_size=8                 # Utterances per ASR forward pass.
+asr_opts=""                      # Extra transcribe options (e.g. "--language en --dtype bfloat16").
+text_batch_size=32               # Transcripts per forward pass when scoring with a text classifier.
+
+# Fusion related
+fusion_systems=""                # Category systems to fuse, <exp subdir>/<posteriors tag> (e.g.
+                                 # "backend_lda_lr/uniform text_llama_category/uniform"); empty: the speech
+                                 # LDA/LR with the balanced prior and the first text model with it.
+fusion_methods="interpolation logreg"  # Category fusion: interpolation (grid) and/or logreg, tuned on valid_set.
+attribute_fusion_systems=""      # Attribute systems to fuse (exp subdirs); empty: the finetuned speech model
+                                 # and the first text model.
+fusion_step=0.05                 # Interpolation grid step (paper: 0.05).
+
 # Evaluation related
 classes="A S H U F D C N"        # Classes scored by macro-F1 (O and X are not among them).
 num_bootstrap=1000               # Bootstrap resamples for the 95% confidence intervals.
 eval_seed=0                      # Seed of the bootstrap.
 results_title="Emotion recognition"  # Title of RESULTS.md.
-submission_system=lda_lr/uniform # Posteriors (backend/tag) behind the category submission.
+submission_system=""             # Category system behind the Test3 CSV (<exp subdir>[/<tag>]); empty: the
+                                 # logreg fusion when text models are trained, else backend_lda_lr/uniform.
+attribute_submission_system=""   # Attribute system behind the Test3 CSV (exp subdir); empty: the attribute
+                                 # fusion when text models are trained, else the finetuned speech model.
 
 # Data sets
 train_set=       # Name of the training set.
@@ -108,12 +129,27 @@ Options:
     --priors         # lda_lr priors to score with, 'train' and/or 'uniform' (default="${priors}").
     --embedding_name # Name of the embeddings in RESULTS.md (default="${embedding_name}").
 
+    # Text side related
+    --text_models     # Text classifiers, conf/train_text_<model>_<task>.yaml (default="${text_models}").
+    --asr_model       # ASR model for sets without transcripts (default="${asr_model}").
+    --asr_all_sets    # Transcribe every set, not only those without text (default="${asr_all_sets}").
+    --asr_batch_size  # Utterances per ASR forward pass (default="${asr_batch_size}").
+    --asr_opts        # Extra transcribe options (default="${asr_opts}").
+    --text_batch_size # Transcripts per forward pass (default="${text_batch_size}").
+
+    # Fusion related
+    --fusion_systems           # Category systems to fuse (default="${fusion_systems}").
+    --fusion_methods           # interpolation and/or logreg (default="${fusion_methods}").
+    --attribute_fusion_systems # Attribute systems to fuse (default="${attribute_fusion_systems}").
+    --fusion_step              # Interpolation grid step (default="${fusion_step}").
+
     # Evaluation related
     --classes           # Classes scored by macro-F1 (default="${classes}").
     --num_bootstrap     # Bootstrap resamples for the CIs (default="${num_bootstrap}").
     --eval_seed         # Seed of the bootstrap (default="${eval_seed}").
     --results_title     # Title of RESULTS.md (default="${results_title}").
-    --submission_system # backend/tag of the category submission (default="${submission_system}").
+    --submission_system # Category system of the challenge CSV (default="${submission_system}").
+    --attribute_submission_system # Attribute system of the challenge CSV (default="${attribute_submission_system}").
 
     # Data sets
     --train_set       # Name of the training set (required).
@@ -132,9 +168,13 @@ Stages:
     8: scoring: posteriors (lda_lr: with each prior of --priors; plda: flat prior)
     9: w2vbert: attribute model (3-4 s crops), then finetuning on balanced batches (6-8 s crops)
    10: w2vbert: attribute predictions (valence, arousal, dominance)
-   11: evaluation: macro-F1, per-class F1, confusion matrices; CCCs; bootstrap CIs
-   12: RESULTS.md (the paper's Table 3 and Table 2 layouts)
-   13: challenge CSVs of the submission sets
+   11: text: transcripts of every set (the data dir's text, or ASR where it has none / --asr_all_sets)
+   12: text: classifier training per --text_models (transformers Trainer + peft LoRA), categories and attributes
+   13: text: posteriors (with the training prior and the balanced prior fix) and attribute predictions
+   14: fusion: interpolation and logistic regression tuned on the valid set, applied to every set
+   15: evaluation: macro-F1, per-class F1, confusion matrices; CCCs; bootstrap CIs
+   16: RESULTS.md (the paper's Table 3 and Table 2 layouts, fusion weights and verdicts)
+   17: challenge CSVs of the submission sets
 EOF_HELP
 )
 
@@ -189,10 +229,109 @@ system_name() {
     esac
 }
 for backend in ${backends}; do score_tags "${backend}" > /dev/null; done
-# The attribute systems: <experiment dir>:<name in RESULTS.md>.
+textdir=${dumpdir}/text
+first_text_model=$(echo "${text_models}" | awk '{print $1}')
+for model in ${text_models}; do
+    for target in category $(${attributes} && echo attributes); do
+        [ -f "conf/train_text_${model}_${target}.yaml" ] || {
+            log "Error: --text_models ${model}: conf/train_text_${model}_${target}.yaml does not exist"; exit 2; }
+    done
+done
+# The default systems behind fusion and the challenge CSVs: the first backend with its last
+# scoring variant (LDA/LR with the balanced prior), the first text model with the prior fix.
+_speech_backend=$(echo "${backends}" | awk '{print $1}')
+_speech_system=backend_${_speech_backend}/$(score_tags "${_speech_backend}" | awk '{print $NF}')
+if [ -n "${text_models}" ]; then
+    [ -z "${fusion_systems}" ] && fusion_systems="${_speech_system} text_${first_text_model}_category/uniform"
+    ${attributes} && [ -z "${attribute_fusion_systems}" ] && \
+        attribute_fusion_systems="${attrftdir#"${expdir}"/} text_${first_text_model}_attributes"
+fi
+_fusion_methods=""
+[ -n "${fusion_systems}" ] && _fusion_methods=${fusion_methods}
+if [ -z "${submission_system}" ]; then
+    submission_system=${_speech_system}
+    [[ " ${_fusion_methods} " == *" interpolation "* ]] && submission_system=fusion_interpolation
+    [[ " ${_fusion_methods} " == *" logreg "* ]] && submission_system=fusion_logreg
+fi
+if [ -z "${attribute_submission_system}" ]; then
+    attribute_submission_system=${attrftdir#"${expdir}"/}
+    [ -n "${attribute_fusion_systems}" ] && attribute_submission_system=fusion_attributes
+fi
+
+# The name of a text model in RESULTS.md.
+text_name() {
+    case $1 in
+        llama) echo "LLaMA text" ;;
+        llama70b) echo "LLaMA-70B text" ;;
+        roberta) echo "RoBERTa text" ;;
+        *) echo "$1 text" ;;
+    esac
+}
+# The directory of a category system <exp subdir>[/<tag>] under ${expdir} for a set.
+system_dir() { echo "${expdir}/${1%%/*}/$2"; }
+# Its posteriors file: posteriors_<tag>.txt, or posteriors.txt for a system without a tag.
+category_posteriors() {
+    if [[ $1 == */* ]]; then echo "$(system_dir "$1" "$2")/posteriors_${1#*/}.txt"
+    else echo "$(system_dir "$1" "$2")/posteriors.txt"; fi
+}
+# Its evaluation directory: eval_<tag>, or eval.
+category_eval_dir() {
+    if [[ $1 == */* ]]; then echo "$(system_dir "$1" "$2")/eval_${1#*/}"
+    else echo "$(system_dir "$1" "$2")/eval"; fi
+}
+# The RESULTS.md ID (#N, the row of its table) of a system in the list printed by $2,
+# or the system itself when it is not listed.
+system_id() {
+    local n
+    n=$("$2" | grep -n -x -F "$1" | head -1 | cut -d: -f1)
+    if [ -n "${n}" ]; then echo "#${n}"; else echo "$1"; fi
+}
+# The name of a category system in RESULTS.md.
+category_name() {
+    local sys=$1 dir=${1%%/*} tag=${1#*/} names=() s
+    case ${dir} in
+        backend_*) system_name "${dir#backend_}" "${tag}" ;;
+        text_*_category)
+            if [ "${tag}" = uniform ]; then echo "$(text_name "${dir:5:-9}") + balanced prior"
+            else text_name "${dir:5:-9}"; fi ;;
+        fusion_interpolation|fusion_logreg)
+            # As in the paper's Table 3: "Fusion: interpolation (#2 + #6)", the IDs of RESULTS.md.
+            for s in ${fusion_systems}; do names+=("$(system_id "${s}" category_systems)"); done
+            local joined; joined=$(printf ' + %s' "${names[@]}")
+            echo "Fusion: ${dir#fusion_} (${joined:3})" ;;
+        *) echo "${sys}" ;;
+    esac
+}
+# Every category system in the order of RESULTS.md: speech backends, text models, fusions.
+category_systems() {
+    local backend tag model method
+    for backend in ${backends}; do for tag in $(score_tags "${backend}"); do echo "backend_${backend}/${tag}"; done; done
+    for model in ${text_models}; do echo "text_${model}_category/train"; echo "text_${model}_category/uniform"; done
+    for method in ${_fusion_methods}; do echo "fusion_${method}"; done
+}
+# The attribute systems (exp subdirs holding <set>/attributes.txt) in the order of RESULTS.md.
 attribute_systems() {
-    echo "${attrdir}:${embedding_name}"
-    echo "${attrftdir}:${embedding_name} + finetuning on balanced data"
+    local model
+    ${attributes} || return 0
+    echo "${attrdir#"${expdir}"/}"
+    echo "${attrftdir#"${expdir}"/}"
+    for model in ${text_models}; do echo "text_${model}_attributes"; done
+    [ -n "${attribute_fusion_systems}" ] && echo fusion_attributes
+    return 0
+}
+# The name of an attribute system in RESULTS.md.
+attribute_name() {
+    local names=() s joined
+    case $1 in
+        "${attrdir#"${expdir}"/}") echo "${embedding_name}" ;;
+        "${attrftdir#"${expdir}"/}") echo "${embedding_name} + finetuning on balanced data" ;;
+        text_*_attributes) text_name "${1:5:-11}" ;;
+        fusion_attributes)
+            for s in ${attribute_fusion_systems}; do names+=("$(system_id "${s}" attribute_systems)"); done
+            joined=$(printf ' + %s' "${names[@]}")
+            echo "Fusion: interpolation per attribute (${joined:3})" ;;
+        *) echo "$1" ;;
+    esac
 }
 
 # Records the command that made an experiment directory in it.
@@ -406,84 +545,204 @@ if [ ${stage} -le 10 ] && [ ${stop_stage} -ge 10 ] && ${attributes}; then
     done
 fi
 
-if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ]; then
-    log "Stage 11: Evaluation of ${eval_sets}"
-    for backend in ${backends}; do
-        _bdir=${expdir}/backend_${backend}
-        for dset in ${eval_sets}; do
-            for tag in $(score_tags "${backend}"); do
-                # shellcheck disable=SC2086
-                ${python} -m voxrecipes.bin.evaluate_classification \
-                    --posteriors "${_bdir}/${dset}/posteriors_${tag}.txt" \
-                    --labels "data/${dset}/utt2category" \
-                    --classes ${classes} \
-                    --num_bootstrap "${num_bootstrap}" \
-                    --seed "${eval_seed}" \
-                    --set_name "${dset}" \
-                    --out_dir "${_bdir}/${dset}/eval_${tag}"
-            done
-        done
+if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ] && [ -n "${text_models}" ]; then
+    log "Stage 11: Transcripts of ${all_sets} into ${textdir} (ASR: ${asr_model}, all sets: ${asr_all_sets})"
+    _in=(); _out=()
+    for dset in ${all_sets}; do
+        _dst=${textdir}/${dset}
+        mkdir -p "${_dst}"
+        if [ -f "${_dst}/text" ] && [ "${_dst}/text" -nt "data/${dset}/wav.scp" ] && \
+           { ${asr_all_sets} || [ -f "data/${dset}/text" ]; } && [ ! "data/${dset}/text" -nt "${_dst}/text" ]; then
+            log "  ${dset}: ${_dst}/text is up to date, skipped"
+        elif [ -f "data/${dset}/text" ] && ! ${asr_all_sets}; then
+            cp "data/${dset}/text" "${_dst}/text.tmp" && mv "${_dst}/text.tmp" "${_dst}/text"
+            log "  ${dset}: data/${dset}/text (the corpus transcripts) -> ${_dst}/text"
+        else
+            _in+=("data/${dset}"); _out+=("${_dst}")
+        fi
     done
-    if ${attributes}; then
-        for _dir in ${attrdir} ${attrftdir}; do
-            for dset in ${eval_sets}; do
-                ${python} -m voxrecipes.bin.evaluate_attributes \
-                    --predictions "${_dir}/${dset}/attributes.txt" \
-                    --labels "data/${dset}/utt2attrs" \
-                    --num_bootstrap "${num_bootstrap}" \
-                    --seed "${eval_seed}" \
-                    --set_name "${dset}" \
-                    --out_dir "${_dir}/${dset}/eval"
-            done
-        done
+    if [ ${#_in[@]} -gt 0 ]; then
+        log "  transcribing ${_in[*]} with ${asr_model}"
+        save_command "${textdir}"
+        # shellcheck disable=SC2086
+        ${cuda_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" "${textdir}/log/transcribe.log" \
+            ${python} -m voxrecipes.bin.transcribe --no_progress --model "${asr_model}" \
+                --device "${_device}" --batch_size "${asr_batch_size}" ${asr_opts} \
+                --data "${_in[@]}" --out_dir "${_out[@]}"
     fi
 fi
 
-if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ]; then
-    log "Stage 12: RESULTS.md"
-    entries=()
-    for backend in ${backends}; do
-        for tag in $(score_tags "${backend}"); do
-            name=$(system_name "${backend}" "${tag}")
-            for dset in ${eval_sets}; do
-                entries+=(--category "${name}=${dset}=${expdir}/backend_${backend}/${dset}/eval_${tag}/metrics.json")
+if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ] && [ -n "${text_models}" ]; then
+    for model in ${text_models}; do
+        for target in category $(${attributes} && echo attributes); do
+            _dir=${expdir}/text_${model}_${target}
+            _conf=conf/train_text_${model}_${target}.yaml
+            _labels=utt2category
+            [ "${target}" = attributes ] && _labels=utt2attrs
+            if [ -d "${_dir}/model" ]; then
+                log "Stage 12: ${_dir}/model exists, skipped (remove it to train again)"
+                continue
+            fi
+            log "Stage 12: Training the text ${target} model ${model} (${_conf}): ${_dir}"
+            save_command "${_dir}"
+            ${cuda_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" "${_dir}/train.log" \
+                ${python} -m voxrecipes.bin.train_text_classifier --no_progress \
+                    --config "${_conf}" --device "${_device}" \
+                    --train_text "${textdir}/${train_set}/text" --train_labels "data/${train_set}/${_labels}" \
+                    --valid_text "${textdir}/${valid_set}/text" --valid_labels "data/${valid_set}/${_labels}" \
+                    --out_dir "${_dir}"
+        done
+    done
+fi
+
+if [ ${stage} -le 13 ] && [ ${stop_stage} -ge 13 ] && [ -n "${text_models}" ]; then
+    log "Stage 13: Text posteriors and attribute predictions of ${infer_sets}"
+    for model in ${text_models}; do
+        for target in category $(${attributes} && echo attributes); do
+            _dir=${expdir}/text_${model}_${target}
+            _in=(); _out=()
+            for dset in ${infer_sets}; do _in+=("${textdir}/${dset}/text"); _out+=("${_dir}/${dset}"); done
+            ${cuda_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" "${_dir}/log/infer.log" \
+                ${python} -m voxrecipes.bin.infer_text_classifier --no_progress \
+                    --model_dir "${_dir}/model" --device "${_device}" --batch_size "${text_batch_size}" \
+                    --text "${_in[@]}" --out_dir "${_out[@]}"
+            [ "${target}" = category ] || continue
+            for dset in ${infer_sets}; do
+                # posteriors_train: the model's own (training) prior; posteriors_uniform: the prior fix.
+                mv "${_dir}/${dset}/posteriors.txt" "${_dir}/${dset}/posteriors_train.txt"
+                ${python} -m voxrecipes.bin.apply_prior_fix \
+                    --posteriors "${_dir}/${dset}/posteriors_train.txt" \
+                    --train_prior_from "data/${train_set}/utt2category" \
+                    --out "${_dir}/${dset}/posteriors_uniform.txt" > "${_dir}/${dset}/log_prior_fix.txt" 2>&1 \
+                    || { cat "${_dir}/${dset}/log_prior_fix.txt"; exit 1; }
             done
         done
     done
-    if [[ " ${priors} " == *" train "* ]] && [[ " ${priors} " == *" uniform "* ]]; then
-        entries+=(--prior_pair "$(system_name lda_lr train)=$(system_name lda_lr uniform)" --prior_set "${valid_set}")
+fi
+
+if [ ${stage} -le 14 ] && [ ${stop_stage} -ge 14 ] && [ -n "${fusion_systems}${attribute_fusion_systems}" ]; then
+    _others=$(echo "${infer_sets}" | tr ' ' '\n' | awk -v v="${valid_set}" 'NF && $0 != v' | tr '\n' ' ')
+    for method in ${_fusion_methods}; do
+        _dir=${expdir}/fusion_${method}
+        log "Stage 14: ${method} fusion of ${fusion_systems}, tuned on ${valid_set}: ${_dir}"
+        _tune=(); _names=()
+        for sys in ${fusion_systems}; do _tune+=("$(category_posteriors "${sys}" "${valid_set}")"); _names+=("${sys}"); done
+        _apply=()
+        for dset in ${valid_set} ${_others}; do
+            _files=()
+            for sys in ${fusion_systems}; do _files+=("$(category_posteriors "${sys}" "${dset}")"); done
+            _apply+=("${dset}=$(IFS=,; echo "${_files[*]}")")
+        done
+        save_command "${_dir}"
+        ${python} -m voxrecipes.bin.fuse_posteriors --method "${method}" --step "${fusion_step}" \
+            --tune "${_tune[@]}" --system_names "${_names[@]}" --tune_labels "data/${valid_set}/utt2category" \
+            --apply "${_apply[@]}" --out_dir "${_dir}" > "${_dir}/fuse.log" 2>&1 || { cat "${_dir}/fuse.log"; exit 1; }
+        # fuse_posteriors writes <set>/posteriors.txt for every applied set.
+    done
+    if [ -n "${attribute_fusion_systems}" ]; then
+        _dir=${expdir}/fusion_attributes
+        log "Stage 14: per-attribute interpolation of ${attribute_fusion_systems}, tuned on ${valid_set}: ${_dir}"
+        _tune=(); _names=()
+        for sys in ${attribute_fusion_systems}; do _tune+=("${expdir}/${sys}/${valid_set}/attributes.txt"); _names+=("${sys}"); done
+        _apply=()
+        for dset in ${valid_set} ${_others}; do
+            _files=()
+            for sys in ${attribute_fusion_systems}; do _files+=("${expdir}/${sys}/${dset}/attributes.txt"); done
+            _apply+=("${dset}=$(IFS=,; echo "${_files[*]}")")
+        done
+        save_command "${_dir}"
+        ${python} -m voxrecipes.bin.fuse_posteriors --method interpolation --task attributes --step "${fusion_step}" \
+            --tune "${_tune[@]}" --system_names "${_names[@]}" --tune_labels "data/${valid_set}/utt2attrs" \
+            --apply "${_apply[@]}" --out_dir "${_dir}" > "${_dir}/fuse.log" 2>&1 || { cat "${_dir}/fuse.log"; exit 1; }
     fi
-    if ${attributes}; then
-        while IFS= read -r system; do
-            for dset in ${eval_sets}; do
-                entries+=(--attributes "${system#*:}=${dset}=${system%%:*}/${dset}/eval/metrics.json")
-            done
-        done < <(attribute_systems)
+fi
+
+if [ ${stage} -le 15 ] && [ ${stop_stage} -ge 15 ]; then
+    log "Stage 15: Evaluation of ${eval_sets}"
+    while IFS= read -r sys; do
+        for dset in ${eval_sets}; do
+            # shellcheck disable=SC2086
+            ${python} -m voxrecipes.bin.evaluate_classification \
+                --posteriors "$(category_posteriors "${sys}" "${dset}")" \
+                --labels "data/${dset}/utt2category" \
+                --classes ${classes} \
+                --num_bootstrap "${num_bootstrap}" \
+                --seed "${eval_seed}" \
+                --set_name "${dset}" \
+                --out_dir "$(category_eval_dir "${sys}" "${dset}")"
+        done
+    done < <(category_systems)
+    while IFS= read -r sys; do
+        for dset in ${eval_sets}; do
+            ${python} -m voxrecipes.bin.evaluate_attributes \
+                --predictions "${expdir}/${sys}/${dset}/attributes.txt" \
+                --labels "data/${dset}/utt2attrs" \
+                --num_bootstrap "${num_bootstrap}" \
+                --seed "${eval_seed}" \
+                --set_name "${dset}" \
+                --out_dir "${expdir}/${sys}/${dset}/eval"
+        done
+    done < <(attribute_systems)
+fi
+
+if [ ${stage} -le 16 ] && [ ${stop_stage} -ge 16 ]; then
+    log "Stage 16: RESULTS.md"
+    entries=()
+    while IFS= read -r sys; do
+        for dset in ${eval_sets}; do
+            entries+=(--category "$(category_name "${sys}")=${dset}=$(category_eval_dir "${sys}" "${dset}")/metrics.json")
+        done
+        # A system scored with its training prior is compared with its balanced-prior twin.
+        if [[ ${sys} == */train ]] && [[ " ${priors} " == *" uniform "* || ${sys} == text_* ]]; then
+            entries+=(--prior_pair "$(category_name "${sys}")=$(category_name "${sys%/train}/uniform")")
+        fi
+    done < <(category_systems)
+    [ ${#entries[@]} -gt 0 ] && entries+=(--prior_set "${valid_set}")
+    while IFS= read -r sys; do
+        for dset in ${eval_sets}; do
+            entries+=(--attributes "$(attribute_name "${sys}")=${dset}=${expdir}/${sys}/${dset}/eval/metrics.json")
+        done
+    done < <(attribute_systems)
+    # Fusion: the chosen weights, whether fusion beats each fused system, and which modality leads.
+    _check_sets=$(echo "${valid_set} ${test_sets}" | tr ' ' '\n' | grep -x -E "${valid_set}|test1" | tr '\n' ' ' || true)
+    for method in ${_fusion_methods}; do
+        _singles=(); for sys in ${fusion_systems}; do _singles+=("$(category_name "${sys}")"); done
+        entries+=(--fusion_weights "$(category_name "fusion_${method}")=${expdir}/fusion_${method}/weights.json"
+                  --fusion_check "$(category_name "fusion_${method}")=$(IFS=,; echo "${_singles[*]}")")
+    done
+    if [ -n "${attribute_fusion_systems}" ]; then
+        _singles=(); for sys in ${attribute_fusion_systems}; do _singles+=("$(attribute_name "${sys}")"); done
+        entries+=(--fusion_weights "$(attribute_name fusion_attributes)=${expdir}/fusion_attributes/weights.json"
+                  --fusion_check "$(attribute_name fusion_attributes)=$(IFS=,; echo "${_singles[*]}")"
+                  --modality_check "$(attribute_name "text_${first_text_model}_attributes")=$(attribute_name "${attrftdir#"${expdir}"/}")")
     fi
+    [ -n "${_fusion_methods}${attribute_fusion_systems}" ] && [ -n "${_check_sets}" ] && \
+        entries+=(--check_sets ${_check_sets})
     # shellcheck disable=SC2086
     ${python} -m voxrecipes.bin.make_emotion_results \
         --title "${results_title}" --sets ${eval_sets} "${entries[@]}" --out RESULTS.md > "${expdir}/make_results.log"
 fi
 
-if [ ${stage} -le 13 ] && [ ${stop_stage} -ge 13 ] && [ -n "${submission_sets}" ]; then
-    log "Stage 13: Challenge CSVs of ${submission_sets} (categories: ${submission_system})"
+if [ ${stage} -le 17 ] && [ ${stop_stage} -ge 17 ] && [ -n "${submission_sets}" ]; then
+    log "Stage 17: Challenge CSVs of ${submission_sets} (categories: ${submission_system}; attributes: ${attribute_submission_system})"
     for dset in ${submission_sets}; do
         _out=${expdir}/submission/${dset}
         mkdir -p "${_out}"
         # shellcheck disable=SC2086
         ${python} -m voxrecipes.bin.write_submission --task category --classes ${classes} \
-            --posteriors "${expdir}/backend_${submission_system%%/*}/${dset}/posteriors_${submission_system#*/}.txt" \
+            --posteriors "$(category_posteriors "${submission_system}" "${dset}")" \
             --data "data/${dset}" --out "${_out}/categories.csv"
         if ${attributes}; then
             ${python} -m voxrecipes.bin.write_submission --task attributes \
-                --posteriors "${attrftdir}/${dset}/attributes.txt" --data "data/${dset}" --out "${_out}/attributes.csv"
+                --posteriors "${expdir}/${attribute_submission_system}/${dset}/attributes.txt" \
+                --data "data/${dset}" --out "${_out}/attributes.csv"
         fi
         log "  ${dset}: $(ls "${_out}"/*.csv | tr '\n' ' ')"
     done
 fi
 
 log "Successfully finished. [elapsed=${SECONDS}s]"
-if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ]; then
+if [ ${stage} -le 16 ] && [ ${stop_stage} -ge 16 ]; then
     echo
     cat RESULTS.md
 fi

@@ -4,6 +4,9 @@
 # and noises and room impulse responses generated in the MUSAN / RIRS_NOISES layouts.
 # Runs end to end on 2 CPU cores in minutes. `./run.sh --embedding_type stats` runs
 # the log-mel statistics baseline instead (no neural model, no attributes).
+# The text side trains tiny LLaMA and RoBERTa-style classifiers on the corpus's own
+# transcripts (every set has them, so the ASR stage copies them), then fuses text and
+# speech posteriors tuned on Dev_bal.
 set -euo pipefail
 . ./db.sh
 
@@ -22,6 +25,7 @@ rir_dir=${RIRS_NOISES:-downloads/augment/RIRS_NOISES}/simulated_rirs
     --test_sets "${test_sets}" \
     --submission_sets "${submission_sets}" \
     --backends "lda_lr plda" \
+    --text_models "llama roberta" \
     --noise_dir "${noise_dir}" \
     --rir_dir "${rir_dir}" \
     --results_title "Mini MSP-Podcast (generated), emotion categories and attributes" "$@"
