@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from voxrecipes.errors import ConfigError, DataError
-from voxrecipes.models.text_encoder import _HF_ID, PACKAGE_SCHEME, _package_model_dir, _pick_device
+from voxrecipes.models.text_encoder import _HF_ID, PACKAGE_SCHEME, _package_model_dir, pick_device
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class Transcriber:
 
         self.model_spec = str(model)
         self.model_path = resolve_asr_model(model)
-        self.device = _pick_device(device)
+        self.device = pick_device(device)
         self.dtype = dtype
         torch_dtype = _torch_dtype(dtype, self.device)
         if num_beams < 1:

@@ -461,11 +461,11 @@ def load_text_classifier(model_dir: str | os.PathLike, *, device: str | None = "
     """Reload an export for inference (eval mode, gradients off)."""
     from transformers import AutoModelForSequenceClassification
 
-    from voxrecipes.models.text_encoder import _pick_device
+    from voxrecipes.models.text_encoder import pick_device
 
     model_dir = Path(model_dir)
     meta = read_meta(model_dir)
-    device = _pick_device(device)
+    device = pick_device(device)
     trust = bool(meta.get("trust_remote_code", False))
     tokenizer = load_tokenizer(str(model_dir), trust_remote_code=trust)
     dtype = _torch_dtype(meta.get("dtype") or "float32")

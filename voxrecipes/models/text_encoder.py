@@ -112,7 +112,8 @@ def resolve_model_path(spec: str) -> str:
                       f"a Hugging Face model id in the local cache, or {PACKAGE_SCHEME}<module>)")
 
 
-def _pick_device(device: str | None) -> str:
+def pick_device(device: str | None) -> str:
+    """``auto``/empty -> cuda when available else cpu; an explicit cuda device without CUDA is a ConfigError."""
     import torch
 
     if device in (None, "", "auto"):
@@ -138,7 +139,7 @@ class TextEmbedder:
         from transformers import AutoModel, AutoTokenizer
 
         self.model_path = resolve_model_path(model)
-        self.device = _pick_device(device)
+        self.device = pick_device(device)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_path, trust_remote_code=trust_remote_code)
             self.model = AutoModel.from_pretrained(self.model_path, trust_remote_code=trust_remote_code,

@@ -46,6 +46,7 @@ from voxrecipes.data.datadir import ATTR_RANGE
 from voxrecipes.data.table import read_table
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.models.text_classifier import ATTRIBUTE_NAMES, TextClassifier, TextClassifierConfig
+from voxrecipes.models.text_encoder import pick_device
 
 logger = logging.getLogger(__name__)
 
@@ -300,14 +301,6 @@ def make_epoch_logger() -> Any:
     return EpochLogger()
 
 
-def pick_device(device: str | None) -> str:
-    import torch
-
-    if device in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device '{device}' requested but CUDA is not available; use --device cpu")
-    return str(device)
 
 
 def build_training_args(cfg: TextClassifierConfig, output_dir: str | os.PathLike, *, device: str = "cpu",
