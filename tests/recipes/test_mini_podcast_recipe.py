@@ -212,7 +212,7 @@ def test_rerunning_finished_stages_is_safe(finished_recipe):
     assert "exp/emotion_category/export exists, skipped" in proc.stdout + proc.stderr
     proc = run_recipe(finished_recipe, "--stage", "7", "--stop_stage", "8")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = run_recipe(finished_recipe, "--stage", "11", "--stop_stage", "12")
+    proc = run_recipe(finished_recipe, "--stage", "11", "--stop_stage", "12", "--text_models", " ".join(TEXT_MODELS))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "dump/text/test1/text is up to date, skipped" in proc.stdout + proc.stderr
     assert "exp/text_llama_attributes/model exists, skipped" in proc.stdout + proc.stderr
