@@ -58,6 +58,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# The machine description is the toxicity benchmark's (this folder is on sys.path when a script in it runs).
+from machine import cpu_name, load_average
+
 #: backbone sizes (random weights): "tiny" is the mini recipe's, "base" a mid-size one that runs on CPU in a few
 #: minutes, "large" the shape of facebook/w2v-bert-2.0 (Wav2Vec2BertConfig's defaults; for a GPU)
 SIZES = {
@@ -337,31 +340,18 @@ def bench_augmentation(args, batches, device: torch.device) -> dict:
 
 # ------------------------------------------------------------------------------------------------ environment
 
-def _load() -> list[float] | None:
-    """The 1/5/15-minute load averages: other processes on the same cores slow small ops down (threads wait)."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def environment(args, device: torch.device) -> dict:
     import peft
     import speechbrain
     import transformers
 
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
-    except OSError:
-        pass
+    cpu = cpu_name()
     return {
         "date": datetime.date.today().isoformat(),
         "command": " ".join(["python", "bench/bench_emotion_training.py"] + sys.argv[1:]),
         "machine": {"cpu": cpu, "cores_visible": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                    "platform": platform.platform(), "load_average_1_5_15_at_start": _load()},
+                    "platform": platform.platform(), "load_average_1_5_15_at_start": load_average()},
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "transformers": transformers.__version__, "peft": peft.__version__,
                      "speechbrain": speechbrain.__version__, "numpy": np.__version__},
@@ -435,7 +425,7 @@ def main(argv: list[str] | None = None) -> dict:
         print("(b) collate + LoRA step with and without augmentation", file=sys.stderr)
         report["results"]["b_augmentation"] = bench_augmentation(args, batches, device)
     report["wall_s"] = time.perf_counter() - start
-    report["machine"]["load_average_1_5_15_at_end"] = _load()
+    report["machine"]["load_average_1_5_15_at_end"] = load_average()
     machine = report["machine"]
     print(f"size {args.size}, device {machine['device']}, {machine['torch_threads']} threads, batch "
           f"{args.batch_size} x {args.seconds:g} s, {args.steps} timed steps after {args.warmup} warm-up rounds, "

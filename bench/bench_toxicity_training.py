@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from machine import cpu_name, load_average
 
 #: encoder sizes (random weights): "mini" (default) keeps the default run within a few minutes on 2 CPU cores,
 #: "tiny" has whisper-tiny's dimensions and "small" whisper-small's (the paper's encoder)
@@ -226,28 +227,15 @@ def bench_text_embeddings(args, rng: np.random.Generator) -> dict:
     return result
 
 
-def _load() -> list[float] | None:
-    """The 1/5/15-minute load averages: other processes on the same cores slow small ops down (threads wait)."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def environment(args) -> dict:
     import transformers
 
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
-    except OSError:
-        pass
+    cpu = cpu_name()
     return {
         "date": datetime.date.today().isoformat(),
         "command": " ".join(["python", "bench/bench_toxicity_training.py"] + sys.argv[1:]),
         "machine": {"cpu": cpu, "cores_visible": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "platform": platform.platform(), "load_average_1_5_15_at_start": _load()},
+                    "platform": platform.platform(), "load_average_1_5_15_at_start": load_average()},
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "transformers": transformers.__version__, "numpy": np.__version__},
         "config": {"size": args.size, **SIZES[args.size], "proj_dim": 256, "batch_size": args.batch_size,
@@ -270,7 +258,7 @@ def main(argv: list[str] | None = None) -> dict:
     if "b" in args.parts:
         print("(b) precomputed vs on-the-fly text embeddings", file=sys.stderr)
         report["results"]["b_text_embeddings"] = bench_text_embeddings(args, rng)
-    report["machine"]["load_average_1_5_15_at_end"] = _load()
+    report["machine"]["load_average_1_5_15_at_end"] = load_average()
     for name, res in report["results"].items():
         line = ", ".join(f"{v}: {res[v]['steps_per_s']:.3f} steps/s (median {res[v]['median_step_s']:.3f} s)"
                          for v in (res["naive"], res["optimised"]))

@@ -19,13 +19,7 @@ from voxrecipes.errors import ConfigError, DataError
 SR = 16000
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread, as in a data-loader worker: small FFTs are slower with more on a busy box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Metrics against sklearn and hand computations; evaluate_classification and make_results formats."""
+"""Metrics against sklearn and hand computations; evaluate_classification formats; the RESULTS.md header."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from voxrecipes.metrics.classification import accuracy, confusion, macro_f1, mac
 from voxrecipes.metrics.evaluate import evaluate_classification
 from voxrecipes.metrics.ranking import average_precision, mean_average_precision
 from voxrecipes.metrics.regression import ccc, ccc_per_dim
-from voxrecipes.metrics.results import make_results
 
 Y_TRUE = np.array([0, 0, 0, 1, 1, 2])
 Y_PRED = np.array([0, 0, 1, 1, 2, 2])
@@ -116,30 +115,6 @@ def test_evaluate_mismatch_names_both_files(tmp_path):
         evaluate_classification(tmp_path / "post.txt", tmp_path / "utt2category", tmp_path / "o")
     assert "post.txt" in str(err.value) and "utt2category" in str(err.value) and "'zz'" in str(err.value)
     assert not (tmp_path / "o").exists()
-
-
-def test_make_results_exact_format(tmp_path):
-    for name, f1, acc in (("sysA", 0.41234, 0.5), ("sysB", 0.3, 0.25)):
-        d = tmp_path / "exp" / name / "test1"
-        d.mkdir(parents=True)
-        (d / "confusion.png").write_bytes(b"png")
-        (d / "metrics.json").write_text(json.dumps({
-            "set": "test1", "classes": ["A", "H"], "num_utts": 120, "macro_f1": f1, "macro_f1_ci": [0.3712, 0.4549],
-            "accuracy": acc, "per_class_f1": {"A": 0.5, "H": 0.25}, "confusion_png": "confusion.png"}))
-    text = make_results("mini", [f"{s}=" + str(tmp_path / "exp" / s / "test1" / "metrics.json")
-                                 for s in ("sysA", "sysB")], tmp_path / "RESULTS.md",
-                        env={"date": "D", "git commit": "abc"})
-    assert text == (
-        "# mini\n\n## Environment\n\n- date: D\n- git commit: abc\n\n"
-        "## Macro-F1\n\n| System | Set | Macro-F1 [95% CI] | Accuracy | N |\n|---|---|---|---|---|\n"
-        "| sysA | test1 | 0.412 [0.371, 0.455] | 0.500 | 120 |\n"
-        "| sysB | test1 | 0.300 [0.371, 0.455] | 0.250 | 120 |\n\n"
-        "## Per-class F1\n\n| System | Set | A | H |\n|---|---|---|---|\n"
-        "| sysA | test1 | 0.500 | 0.250 |\n| sysB | test1 | 0.500 | 0.250 |\n\n"
-        "## Confusion matrices\n\n"
-        "- sysA / test1: [confusion matrix](exp/sysA/test1/confusion.png)\n"
-        "- sysB / test1: [confusion matrix](exp/sysB/test1/confusion.png)\n")
-    assert (tmp_path / "RESULTS.md").read_text() == text
 
 
 def test_make_results_environment_header(tmp_path):

@@ -27,9 +27,9 @@ from voxrecipes.models.asr import (
     Transcriber,
     check_placeholder,
     clean_hypothesis,
-    resolve_asr_model,
     transcribe_data_dir,
 )
+from voxrecipes.models.text_encoder import resolve_model_path
 
 SR = 16000
 CTC_VOCAB = {"<pad>": 0, "<unk>": 1, "|": 2, "a": 3, "b": 4, "c": 5}
@@ -196,18 +196,19 @@ def read_lines(path: Path) -> list[str]:
 # -- helpers ----------------------------------------------------------------------------------
 
 def test_resolve_asr_model(tmp_path, ctc_a):
-    assert resolve_asr_model(str(ctc_a)) == str(ctc_a.resolve())
-    assert resolve_asr_model("openai/whisper-large-v3") == "openai/whisper-large-v3"
-    with pytest.raises(ConfigError, match="not found: /nonexistent/asr/model"):
-        resolve_asr_model("/nonexistent/asr/model")
+    """The shared resolver names the ASR model in its messages (what="ASR")."""
+    assert resolve_model_path(str(ctc_a), what="ASR") == str(ctc_a.resolve())
+    assert resolve_model_path("openai/whisper-large-v3", what="ASR") == "openai/whisper-large-v3"
+    with pytest.raises(ConfigError, match="ASR model directory not found: /nonexistent/asr/model"):
+        resolve_model_path("/nonexistent/asr/model", what="ASR")
     (tmp_path / "no_config").mkdir()
-    with pytest.raises(ConfigError, match="no config.json"):
-        resolve_asr_model(str(tmp_path / "no_config"))
+    with pytest.raises(ConfigError, match="ASR model directory .* has no config.json"):
+        resolve_model_path(str(tmp_path / "no_config"), what="ASR")
     (tmp_path / "model.bin").write_bytes(b"x")
-    with pytest.raises(ConfigError, match="is a file"):
-        resolve_asr_model(str(tmp_path / "model.bin"))
+    with pytest.raises(ConfigError, match="ASR model .* is a file"):
+        resolve_model_path(str(tmp_path / "model.bin"), what="ASR")
     with pytest.raises(ConfigError, match="not installed"):
-        resolve_asr_model("package:no_such_asr_package_xyz")
+        resolve_model_path("package:no_such_asr_package_xyz", what="ASR")
 
 
 def test_clean_hypothesis_and_placeholder():
@@ -245,8 +246,7 @@ def test_cli_ctc_writes_sorted_text_for_every_set(ctc_a, tmp_path, capsys):
          "--batch_size", "3"])
     assert plain_utts == ["spk1-utt10", "spk1-utt2", "spk2-Zed", "spk2-alpha"]  # C order
     assert read_lines(out1 / "text") == [f"{u} a" for u in plain_utts]
-    assert read_lines(out2 / "text") == ["r1-000 a", "r1-001 a", "r2-000 a"]  # segments, not recordings
-    assert [u for u in seg_utts] == ["r1-000", "r1-001", "r2-000"]
+    assert read_lines(out2 / "text") == [f"{u} a" for u in seg_utts]  # segments, not recordings
     assert (out1 / "text").read_bytes().endswith(b" a\n")
     assert sorted(p.name for p in out1.iterdir()) == ["text"]  # no temporary file left behind
     log = capsys.readouterr().err

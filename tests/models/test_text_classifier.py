@@ -27,7 +27,6 @@ from voxrecipes.models.text_classifier import (
     load_text_classifier,
 )
 from voxrecipes.tasks.text_classification import (
-    PadCollator,
     TextLabelDataset,
     build_training_args,
     load_examples,
@@ -108,6 +107,8 @@ def tokenizer_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tokenizer_dir):
     """A tiny LoRA LLaMA trained a few epochs with the Trainer; its base and the data it saw."""
+    from transformers import DataCollatorWithPadding
+
     root = tmp_path_factory.mktemp("trained")
     data = write_corpus(root / "train", separable_corpus(12, seed=1))
     cfg = tiny_config(tokenizer_dir)
@@ -120,7 +121,7 @@ def trained(tmp_path_factory, tokenizer_dir):
     args.eval_strategy = args.save_strategy = "no"
     args.load_best_model_at_end = False
     trainer = make_trainer_class()(model=model, args=args, train_dataset=dataset,
-                                   data_collator=PadCollator(tokenizer.pad_token_id, cfg.task),
+                                   data_collator=DataCollatorWithPadding(tokenizer),
                                    compute_metrics=make_compute_metrics(cfg.task, len(CLASSES)), task=cfg.task)
     trainer.train()
     model.eval()

@@ -34,3 +34,48 @@ def test_check_covers_names_both_files_and_first_missing(tmp_path):
     assert "1 utterances" in text and "'u2'" in text and "class index" in text
     (tmp_path / "category").write_text("u1 0\nu2 1\nu3 2\nextra 0\n")
     check_covers(paths, "category")  # extra rows are fine
+
+
+class _Pickled:
+    """Not a tensor: a weights-only load must refuse a checkpoint holding it."""
+
+
+def test_load_trained_rebuilds_loads_prefix_weights_only(tmp_path):
+    import pickle
+
+    import torch
+    import yaml
+
+    from voxrecipes.tasks.trained_model import load_trained
+
+    def build(args):
+        return torch.nn.Linear(args.n, 1)
+
+    def load(checkpoint="best.pth"):
+        return load_trained(tmp_path, checkpoint, build, prefix="m.", program="train_x")
+
+    with pytest.raises(DataError, match=r"config.yaml.*not found.*train_x"):
+        load()
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"n": 2}))
+    with pytest.raises(DataError, match="no encoder_config.*train_x"):
+        load()
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"n": 2, "encoder_config": {"d": 4}}))
+    with pytest.raises(DataError, match=r"best.pth.*checkpoint not found"):
+        load()
+    torch.manual_seed(0)
+    source = torch.nn.Linear(2, 1)
+    state = {f"m.{k}": v for k, v in source.state_dict().items()}
+    torch.save({**state, "other.weight": torch.zeros(3)}, tmp_path / "best.pth")
+    module, args, path = load()
+    assert args.n == 2 and path == tmp_path / "best.pth" and not module.training
+    for name, tensor in source.state_dict().items():
+        assert torch.equal(module.state_dict()[name], tensor)
+    torch.save({"other.weight": torch.zeros(3)}, tmp_path / "none.pth")
+    with pytest.raises(DataError, match=r"no 'm\.\*' weights"):
+        load("none.pth")
+    torch.save({**state, "m.extra": torch.zeros(1)}, tmp_path / "extra.pth")
+    with pytest.raises(RuntimeError, match="extra"):  # strict: a stray key is not ignored
+        load("extra.pth")
+    torch.save({**state, "x": _Pickled()}, tmp_path / "pickled.pth")
+    with pytest.raises(pickle.UnpicklingError):
+        load("pickled.pth")

@@ -25,8 +25,8 @@ import soundfile as sf
 import torch
 import yaml
 
+from voxrecipes.data.datadir import write_data_dir
 from voxrecipes.data.dump import dump_audio
-from voxrecipes.data.table import write_table
 from voxrecipes.errors import ConfigError, DataError
 
 SR = 16000
@@ -73,16 +73,8 @@ def make_data_dir(root: Path, name: str, n: int, seed: int, durations=(1.5, 3.0)
         path = audio / f"{utt}.wav"
         sf.write(path, tone(category, rng.uniform(*durations), rng), SR)
         wav_scp[utt], utt2spk[utt], utt2category[utt] = str(path), spk, category
-        values = np.clip(np.array(ATTRS[category]) + rng.uniform(-0.3, 0.3, 3), 1, 7).round(2)
-        utt2attrs[utt] = " ".join(f"{v:g}" for v in values)
-    write_table(data / "wav.scp", wav_scp)
-    write_table(data / "utt2spk", utt2spk)
-    spk2utt: dict[str, list[str]] = {}
-    for u, s in utt2spk.items():
-        spk2utt.setdefault(s, []).append(u)
-    write_table(data / "spk2utt", {s: " ".join(sorted(us)) for s, us in spk2utt.items()})
-    write_table(data / "utt2category", utt2category)
-    write_table(data / "utt2attrs", utt2attrs)
+        utt2attrs[utt] = tuple(np.clip(np.array(ATTRS[category]) + rng.uniform(-0.3, 0.3, 3), 1, 7).round(2))
+    write_data_dir(data, wav_scp=wav_scp, utt2spk=utt2spk, utt2category=utt2category, utt2attrs=utt2attrs)
     return data
 
 
@@ -90,12 +82,7 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
     return [tuple(line.split(maxsplit=1)) for line in Path(path).read_text().splitlines()]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 # ------------------------------------------------------------------------------------------------------------ dump

@@ -21,7 +21,7 @@ from voxrecipes.errors import DataError
 from voxrecipes.losses.ccc import neg_mean_ccc_loss
 from voxrecipes.metrics.regression import ccc
 from voxrecipes.models.text_classifier import load_text_classifier
-from voxrecipes.tasks.text_classification import PadCollator, TextLabelDataset, load_examples, make_trainer_class
+from voxrecipes.tasks.text_classification import TextLabelDataset, load_examples, make_trainer_class
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -37,7 +37,7 @@ def _model_test_helpers():
 
 
 _helpers = _model_test_helpers()
-CLASSES, FILLER, KEYWORDS = _helpers.CLASSES, _helpers.FILLER, _helpers.KEYWORDS
+CLASSES = _helpers.CLASSES
 make_word_tokenizer, separable_corpus = _helpers.make_word_tokenizer, _helpers.separable_corpus
 tiny_config, write_corpus = _helpers.tiny_config, _helpers.write_corpus
 
@@ -61,8 +61,9 @@ def write_attrs(root: Path, corpus: dict[str, tuple[str, str]], seed: int) -> Pa
     rng = np.random.default_rng(seed)
     lines = []
     for utt in sorted(corpus, key=lambda u: u.encode()):
-        v = VALENCE[corpus[utt][1]] + rng.normal(0, 0.3)
-        lines.append(f"{utt} {v:.2f} {4 + rng.normal(0, 1):.2f} {4 + rng.normal(0, 1):.2f}\n")
+        v, a, d = np.clip([VALENCE[corpus[utt][1]] + rng.normal(0, 0.3), 4 + rng.normal(0, 1),
+                           4 + rng.normal(0, 1)], 1.0, 7.0)  # utt2attrs is on the 1-7 scale
+        lines.append(f"{utt} {v:.2f} {a:.2f} {d:.2f}\n")
     (root / "utt2attrs").write_text("".join(lines))
     return root / "utt2attrs"
 
@@ -112,7 +113,7 @@ def test_bad_attribute_line(tmp_path, tokenizer_dir, corpus):
     lines = (corpus["train"] / "utt2attrs").read_text().splitlines(keepends=True)
     lines[2] = lines[2].split()[0] + " 3.0 nan 4.0\n"
     labels.write_text("".join(lines))
-    with pytest.raises(DataError, match="NaN") as err:
+    with pytest.raises(DataError, match="not finite") as err:
         load_examples(corpus["train"] / "text", labels, tiny_config(tokenizer_dir, task="attributes", classes=None))
     assert err.value.line == 3
 
@@ -127,6 +128,8 @@ def test_pseudo_classes_dropped_and_logged(tokenizer_dir, corpus, caplog):
 
 def test_attribute_model_trains_with_ccc(tmp_path, tokenizer_dir, corpus):
     """The Trainer subclass uses -mean CCC for attributes; 3 outputs; valence is learnt from the words."""
+    from transformers import DataCollatorWithPadding
+
     from voxrecipes.models.text_classifier import build_text_classifier
     from voxrecipes.tasks.text_classification import build_training_args, target_stats
 
@@ -141,9 +144,11 @@ def test_attribute_model_trains_with_ccc(tmp_path, tokenizer_dir, corpus):
     args = build_training_args(cfg, tmp_path / "trainer", device="cpu", progress=False)
     args.eval_strategy = args.save_strategy = "no"
     args.load_best_model_at_end = False
-    trainer = make_trainer_class()(model=model, args=args, train_dataset=dataset,
-                                   data_collator=PadCollator(tokenizer.pad_token_id, cfg.task), task=cfg.task)
-    batch = PadCollator(tokenizer.pad_token_id, cfg.task)([dataset[i] for i in range(8)])
+    collate = DataCollatorWithPadding(tokenizer)
+    trainer = make_trainer_class()(model=model, args=args, train_dataset=dataset, data_collator=collate,
+                                   task=cfg.task)
+    batch = collate([dataset[i] for i in range(8)])
+    assert batch["labels"].dtype == torch.float32 and batch["labels"].shape == (8, 3)
     loss = trainer.compute_loss(model, batch)
     with torch.no_grad():
         expected = neg_mean_ccc_loss(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
@@ -152,7 +157,7 @@ def test_attribute_model_trains_with_ccc(tmp_path, tokenizer_dir, corpus):
     trainer.train()
     model.eval()
     with torch.no_grad():
-        full = PadCollator(tokenizer.pad_token_id, cfg.task)([dataset[i] for i in range(len(dataset))])
+        full = collate([dataset[i] for i in range(len(dataset))])
         pred = model(input_ids=full["input_ids"], attention_mask=full["attention_mask"]).logits
     assert pred.shape == (len(dataset), 3)
     assert ccc(full["labels"][:, 0].numpy(), pred[:, 0].numpy()) > 0.5
@@ -254,10 +259,3 @@ def test_attribute_stage_writes_attributes_txt(tmp_path, tokenizer_dir, corpus):
     assert ccc(ref, attrs.matrix[:, 0]) > 0.3
     clf = load_text_classifier(exp / "model")
     assert clf.meta["target_mean"] is not None and clf.task == "attributes"
-
-
-def test_keywords_cover_tokenizer():
-    """The corpus only uses words of the test tokenizer (no <unk>)."""
-    words = {w for ws in KEYWORDS.values() for w in ws} | set(FILLER)
-    for text, _ in separable_corpus(3, seed=9).values():
-        assert set(text.split()) <= words

@@ -15,8 +15,8 @@ import soundfile as sf
 import torch
 import yaml
 
+from voxrecipes.data.datadir import write_data_dir
 from voxrecipes.data.dump import dump_audio
-from voxrecipes.data.table import write_table
 from voxrecipes.errors import DataError
 from voxrecipes.tasks.toxicity import ClipCrop, WhisperCollate
 
@@ -49,15 +49,7 @@ def make_data_dir(root: Path, name: str, n: int, seed: int, durations=(1.5, 4.0)
         labels[utt] = " ".join(sorted(set(chosen)))
         text[utt] = " ".join(chosen).lower().replace("_", " ")
         lang[utt] = ["en", "es"][i % 2]
-    write_table(data / "wav.scp", wav_scp)
-    write_table(data / "utt2spk", utt2spk)
-    spk2utt: dict[str, list[str]] = {}
-    for u, s in utt2spk.items():
-        spk2utt.setdefault(s, []).append(u)
-    write_table(data / "spk2utt", {s: " ".join(sorted(us)) for s, us in spk2utt.items()})
-    write_table(data / "utt2labels", labels)
-    write_table(data / "text", text)
-    write_table(data / "utt2lang", lang)
+    write_data_dir(data, wav_scp=wav_scp, utt2spk=utt2spk, utt2labels=labels, text=text, utt2lang=lang)
     return data
 
 

@@ -57,10 +57,11 @@ class PldaBackend:
     classes: list[str]
     center: np.ndarray  # (D,) training mean removed before everything
     length_norm: bool
-    mean: np.ndarray  # PLDA mean (D,)
-    F: np.ndarray  # (D, rank) between-class loadings
-    Sigma: np.ndarray  # (D, D) residual covariance
-    class_models: np.ndarray  # (C, D) enrolment vectors, in the order of ``classes``
+    # PLDA parameters in the space of ``transform`` (dimension r: D, or the projection's width)
+    mean: np.ndarray  # PLDA mean (r,)
+    F: np.ndarray  # (r, rank) between-class loadings
+    Sigma: np.ndarray  # (r, r) residual covariance
+    class_models: np.ndarray  # (C, r) enrolment vectors, in the order of ``classes``
     projection: np.ndarray | None = None  # (D, r): onto the training data's non-degenerate subspace
 
     def transform(self, x: np.ndarray) -> np.ndarray:
@@ -152,7 +153,7 @@ def fit_plda(x: np.ndarray, labels: Sequence[str], *, rank_f: int = 100, nb_iter
     # constant dimensions); PLDA's covariances are then singular. Keep the subspace the
     # training data spans, as a PCA step before PLDA would.
     _, sing, vt = np.linalg.svd(x - center, full_matrices=False)
-    rank = int((sing > DEGENERATE_TOL * sing[0]).sum()) if sing.size and sing[0] > 0 else 0
+    rank = int((sing > DEGENERATE_TOL * sing[0]).sum())  # 0 when every embedding is the same
     if rank == 0:
         raise ValueError("the training embeddings are all identical")
     projection = None

@@ -71,17 +71,12 @@ def get_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> None:
     import numpy as np
 
+    from voxrecipes.data.datadir import ATTRIBUTES
     from voxrecipes.data.posteriors import Posteriors, write_posteriors
     from voxrecipes.errors import ConfigError
     from voxrecipes.fileio import atomic_write
     from voxrecipes.fusion import interpolation
-    from voxrecipes.fusion.align import (
-        ATTRIBUTE_NAMES,
-        align_systems,
-        parse_apply_spec,
-        read_attribute_labels,
-        read_category_labels,
-    )
+    from voxrecipes.fusion.align import align_systems, parse_apply_spec, read_attribute_labels, read_category_labels
     from voxrecipes.fusion.logreg import fit_logreg_fusion
     from voxrecipes.metrics.regression import ccc_per_dim
 
@@ -95,7 +90,7 @@ def main(args: argparse.Namespace) -> None:
 
     # --- read and check every input before writing anything
     # Attribute columns are put in the order of utt2attrs (valence arousal dominance).
-    attr_order = list(ATTRIBUTE_NAMES) if args.task == "attributes" else None
+    attr_order = list(ATTRIBUTES) if args.task == "attributes" else None
     utts, classes, tune_mats = align_systems(args.tune, classes=attr_order,
                                              classes_from=args.tune_labels if attr_order else None)
     applied = {}

@@ -9,10 +9,9 @@ is scored as the empty string) writes into the matching --out_dir:
   values on the scale of the training labels;
 
 one row per utterance of the text file, sorted by utterance id (C locale), written
-atomically. ``--uniform_prior`` applies the paper's prior fix (P'(y|x) ∝ P_u(y)/P'(y)
-P(y|x), P' = the training class frequencies stored in the export) to the posteriors;
-by default they are written as the model gives them (``apply_prior_fix`` does it as its
-own stage). The model is loaded once for all files.
+atomically. Posteriors are written as the model gives them; the paper's uniform-prior
+fix is its own stage (``voxrecipes.bin.apply_prior_fix``). The model is loaded once for
+all files.
 
 Example::
 
@@ -36,8 +35,6 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out_dir", required=True, nargs="+", help="output directories, one per --text")
     parser.add_argument("--batch_size", type=int, default=32, help="utterances per forward pass")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, auto)")
-    parser.add_argument("--uniform_prior", action="store_true",
-                        help="category model: move the posteriors to a uniform prior over the classes")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     return parser
 
@@ -47,9 +44,7 @@ def main(args: argparse.Namespace) -> None:
     import os
     from pathlib import Path
 
-    import numpy as np
-
-    from voxrecipes.data.posteriors import Posteriors, write_posteriors
+    from voxrecipes.data.posteriors import write_posteriors
     from voxrecipes.errors import ConfigError
     from voxrecipes.models.text_classifier import load_text_classifier
     from voxrecipes.tasks.text_classification import score_text_file
@@ -60,23 +55,9 @@ def main(args: argparse.Namespace) -> None:
     if len(args.text) != len(args.out_dir):
         raise ConfigError(f"{len(args.text)} --text files but {len(args.out_dir)} --out_dir")
     clf = load_text_classifier(args.model_dir, device=args.device)
-    if args.uniform_prior and clf.task != "category":
-        raise ConfigError("--uniform_prior applies to category models only")
-    counts = clf.meta.get("class_counts") or {}
-    if args.uniform_prior and not counts:
-        raise ConfigError(f"{args.model_dir}: the export records no training class counts for the prior fix")
     name = "posteriors.txt" if clf.task == "category" else "attributes.txt"
     for text, out in zip(args.text, args.out_dir):
         post = score_text_file(clf, text, batch_size=args.batch_size, progress=not args.no_progress)
-        if args.uniform_prior:
-            from voxrecipes.backend.prior import prior_fix, uniform_prior
-
-            train = np.array([counts.get(c, 0) for c in post.classes], dtype=np.float64)
-            try:
-                fixed = prior_fix(post.matrix, train / train.sum(), uniform_prior(post.classes))
-            except ValueError as err:
-                raise ConfigError(f"{args.model_dir}: cannot apply the uniform prior ({err})") from None
-            post = Posteriors(post.utts, post.classes, fixed)
         write_posteriors(Path(out) / name, post)
         logger.info("%s: %d utterances -> %s", text, len(post.utts), Path(out) / name)
 

@@ -20,16 +20,16 @@ Example::
         --attributes w2v_bert_attr=dev_bal=exp/attr/dev_bal/eval/metrics.json \\
         --prior_pair "w2v_bert=w2v_bert + balanced prior" --prior_set dev_bal --out RESULTS.md
 
-    python -m voxrecipes.bin.make_emotion_results --title "MSP-Podcast emotion" \
-        --category speech=dev_bal=exp/speech/dev_bal/eval/metrics.json \
-        --category text=dev_bal=exp/text/dev_bal/eval/metrics.json \
-        --category fusion_lr=dev_bal=exp/fusion_lr/dev_bal/eval/metrics.json \
-        --attributes speech_attr=dev_bal=exp/speech_attr/dev_bal/eval/metrics.json \
-        --attributes text_attr=dev_bal=exp/text_attr/dev_bal/eval/metrics.json \
-        --attributes fusion_attr=dev_bal=exp/fusion_attr/dev_bal/eval/metrics.json \
-        --fusion_check fusion_lr=speech,text --fusion_check fusion_attr=speech_attr,text_attr \
-        --modality_check text_attr=speech_attr --check_sets dev_bal test1 \
-        --fusion_weights fusion_lr=exp/fusion_lr/weights.json \
+    python -m voxrecipes.bin.make_emotion_results --title "MSP-Podcast emotion" \\
+        --category speech=dev_bal=exp/speech/dev_bal/eval/metrics.json \\
+        --category text=dev_bal=exp/text/dev_bal/eval/metrics.json \\
+        --category fusion_lr=dev_bal=exp/fusion_lr/dev_bal/eval/metrics.json \\
+        --attributes speech_attr=dev_bal=exp/speech_attr/dev_bal/eval/metrics.json \\
+        --attributes text_attr=dev_bal=exp/text_attr/dev_bal/eval/metrics.json \\
+        --attributes fusion_attr=dev_bal=exp/fusion_attr/dev_bal/eval/metrics.json \\
+        --fusion_check fusion_lr=speech,text --fusion_check fusion_attr=speech_attr,text_attr \\
+        --modality_check text_attr=speech_attr --check_sets dev_bal test1 \\
+        --fusion_weights fusion_lr=exp/fusion_lr/weights.json \\
         --fusion_weights fusion_attr=exp/fusion_attr/weights.json --out RESULTS.md
 """
 

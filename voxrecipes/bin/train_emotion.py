@@ -33,9 +33,6 @@ from voxrecipes.tasks.data_checks import check_covers, data_paths
 
 logger = logging.getLogger(__name__)
 
-#: The data name each model task trains on.
-TARGET_NAMES = {"category": "category", "attributes": "attributes"}
-
 
 def check_data(entries: Sequence[Sequence[str]], target: str, phase: str) -> dict[str, str]:
     """Check that every utterance of the speech list has the target; return ``name -> path``."""
@@ -75,9 +72,9 @@ def main(cmd: Sequence[str] | None = None) -> None:
     parser.description = __doc__
     args = parser.parse_args(cmd)
     try:
-        target = TARGET_NAMES[args.model_task]
-        check_data(args.train_data_path_and_name_and_type, target, "train")
-        check_data(args.valid_data_path_and_name_and_type, target, "valid")
+        # The data name of each model task's target is the task's name: 'category' or 'attributes'.
+        check_data(args.train_data_path_and_name_and_type, args.model_task, "train")
+        check_data(args.valid_data_path_and_name_and_type, args.model_task, "valid")
         min_seconds = args.crop_min_seconds if args.min_utterance_seconds is None else args.min_utterance_seconds
         for shape_file in args.train_shape_file:
             check_min_length(shape_file, min_seconds)

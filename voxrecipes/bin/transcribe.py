@@ -49,14 +49,15 @@ def main(args: argparse.Namespace) -> None:
 
     from voxrecipes.data.datadir import DataDir
     from voxrecipes.errors import ConfigError
-    from voxrecipes.models.asr import Transcriber, check_placeholder, resolve_asr_model, transcribe_data_dir
+    from voxrecipes.models.asr import Transcriber, check_placeholder, transcribe_data_dir
+    from voxrecipes.models.text_encoder import resolve_model_path
 
     if len(args.data) != len(args.out_dir):
         raise ConfigError(f"{len(args.data)} --data directories but {len(args.out_dir)} --out_dir")
     if args.batch_size < 1:
         raise ConfigError(f"--batch_size must be >= 1, got {args.batch_size}")
     check_placeholder(args.empty_placeholder)
-    resolve_asr_model(args.model)  # a missing model directory fails before any data is read
+    resolve_model_path(args.model, what="ASR")  # a missing model directory fails before any data is read
     data_dirs = [DataDir.load(data) for data in args.data]  # every directory valid before the model loads
     transcriber = Transcriber(args.model, device=args.device, dtype=args.dtype, language=args.language)
     logging.getLogger(__name__).info("ASR model %s", transcriber.describe())

@@ -26,14 +26,13 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from voxrecipes.corpora.synth import SAMPLE_RATE
 from voxrecipes.errors import ConfigError
 from voxrecipes.fileio import atomic_dir, atomic_write
 
-SAMPLE_RATE = 16000
 NOISE_SUBDIR = Path("musan") / "noise" / "generated"
 RIR_SUBDIR = Path("RIRS_NOISES") / "simulated_rirs" / "generated"
 STAMP = ".generated_noise_rirs.json"
-NOISE_KINDS = ("coloured", "hum", "clicks", "babble")
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +86,7 @@ def _babble(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
 
 
 _MAKERS = {"coloured": _coloured, "hum": _hum, "clicks": _clicks, "babble": _babble}
+NOISE_KINDS = tuple(_MAKERS)
 
 
 def make_noise(rng: np.random.Generator, kind: str, seconds: float, sr: int = SAMPLE_RATE) -> np.ndarray:
@@ -95,8 +95,8 @@ def make_noise(rng: np.random.Generator, kind: str, seconds: float, sr: int = SA
     return _normalise(_MAKERS[kind](rng, n, sr), rng.uniform(0.1, 0.7))
 
 
-def make_rir(rng: np.random.Generator, rt60: float, seconds: float, sr: int = SAMPLE_RATE) -> tuple[np.ndarray, int]:
-    """A simulated RIR and the index of its direct path (its peak, value 0.9).
+def make_rir(rng: np.random.Generator, rt60: float, seconds: float, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """A simulated RIR: its direct path is its peak, value 0.9.
 
     The direct path comes after 0-5 ms of silence (propagation delay); 2-6 early
     reflections follow within 50 ms, then a noise tail whose amplitude decays as
@@ -116,7 +116,7 @@ def make_rir(rng: np.random.Generator, rt60: float, seconds: float, sr: int = SA
     others = np.abs(np.delete(h, direct))
     if others.size and others.max() >= 0.8:  # keep the direct path the clear maximum
         h[np.arange(n) != direct] *= 0.8 / others.max()
-    return (0.9 * h).astype(np.float32), direct
+    return (0.9 * h).astype(np.float32)
 
 
 def _check(num_noises: int, num_rirs: int, rt60_min: float, rt60_max: float) -> None:
@@ -164,8 +164,8 @@ def generate(out_dir: str | Path, *, num_noises: int = 8, num_rirs: int = 8, see
     if num_rirs:
         with atomic_dir(out_dir / RIR_SUBDIR) as tmp:
             for i in range(num_rirs):
-                rir, _ = make_rir(rir_rng, rir_rng.uniform(rt60_min, rt60_max), rir_rng.uniform(0.2, 0.6))
-                _write(tmp / f"rir-{i:04d}.wav", rir)
+                _write(tmp / f"rir-{i:04d}.wav",
+                       make_rir(rir_rng, rir_rng.uniform(rt60_min, rt60_max), rir_rng.uniform(0.2, 0.6)))
     with atomic_write(stamp) as handle:
         json.dump(params, handle, sort_keys=True)
     logger.info("%s: wrote %d noises and %d RIRs", out_dir, num_noises, num_rirs)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import inspect
 import logging
 import math
 import os
@@ -48,6 +49,7 @@ from pathlib import Path
 
 import soundfile
 import torch
+from scipy.fft import next_fast_len
 
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
@@ -56,8 +58,6 @@ logger = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 CSV_HEADER = ["ID", "duration", "wav", "wav_format", "wav_opts"]
-CONFIG_KEYS = ("noise_csv", "rir_csv", "noise_prob", "snr_low", "snr_high", "rir_prob", "speed_prob", "speeds",
-               "sample_rate", "seed")
 DEFAULT_NOISE_PROB = 0.5
 DEFAULT_RIR_PROB = 0.5
 
@@ -314,7 +314,7 @@ class WaveformAugmenter:
 
     def _augment(self, wavs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         modules = self._build()
-        wavs = _masked(wavs.clone(), lengths)
+        wavs = _masked(wavs, lengths)  # a new tensor: the input is not modified
         batch = wavs.shape[0]
         # Draw every decision first, so that the draws do not depend on what the modules consume.
         reverb = (torch.rand(batch) < self.rir_prob) & (lengths > 0)
@@ -344,12 +344,18 @@ class WaveformAugmenter:
     def _reverb_one(self, module, wav: torch.Tensor) -> torch.Tensor:
         """Convolve one utterance with one random RIR; zero padding keeps the circular tail off its start.
 
-        The padded length is rounded up to a product of 2, 3 and 5: speechbrain's FFT
-        convolution is up to 10x slower at lengths with a large prime factor.
+        The padded length is rounded up to a product of 2, 3 and 5 (scipy's ``next_fast_len``
+        for real transforms): speechbrain's FFT convolution is up to 10x slower at lengths
+        with a large prime factor.
         """
         _restart(module, "data_loader", "rir_data")
-        padded = torch.nn.functional.pad(wav, (0, _fast_fft_size(wav.shape[0] + self.rir_pad) - wav.shape[0]))
+        size = next_fast_len(wav.shape[0] + self.rir_pad, real=True)
+        padded = torch.nn.functional.pad(wav, (0, size - wav.shape[0]))
         return module(padded.unsqueeze(0))[0, :wav.shape[0]]
+
+
+#: The options of :func:`from_config`: the keyword arguments of :class:`WaveformAugmenter`.
+CONFIG_KEYS = tuple(inspect.signature(WaveformAugmenter).parameters)
 
 
 def _restart(module, loader_attr: str, iter_attr: str) -> None:
@@ -362,22 +368,6 @@ def _restart(module, loader_attr: str, iter_attr: str) -> None:
     loader = getattr(module, loader_attr, None)
     if loader is not None:
         setattr(module, iter_attr, iter(loader))
-
-
-def _fast_fft_size(n: int) -> int:
-    """The smallest ``2**a * 3**b * 5**c >= n``."""
-    best = 1 << max(n - 1, 0).bit_length()
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            size = p35
-            while size < n:
-                size <<= 1
-            best = min(best, size)
-            p35 *= 3
-        p5 *= 5
-    return best
 
 
 def _masked(wavs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

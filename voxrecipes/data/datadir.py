@@ -30,6 +30,8 @@ PER_UTT_FILES = ("utt2spk", "text", "utt2lang", "utt2dur", "utt2labels", "utt2ca
 OPTIONAL_PER_UTT_FILES = PER_UTT_FILES[1:]
 #: Every file this module reads and writes; other files in a directory are left alone.
 DATA_FILES = ("wav.scp", "spk2utt") + PER_UTT_FILES
+#: The columns of ``utt2attrs`` (and of attribute predictions), in that order.
+ATTRIBUTES = ("valence", "arousal", "dominance")
 #: The scale of the valence/arousal/dominance attributes in ``utt2attrs``.
 ATTR_RANGE = (1.0, 7.0)
 
@@ -99,7 +101,7 @@ def _parse_attrs(value: str, path: Path, line: int) -> tuple[float, float, float
     if len(fields) != 3:
         raise DataError(path, line, f"expected 3 numbers (valence arousal dominance), found {len(fields)}")
     numbers = []
-    for name, text in zip(("valence", "arousal", "dominance"), fields):
+    for name, text in zip(ATTRIBUTES, fields):
         number = _parse_float(text, path, line, name)
         if not ATTR_RANGE[0] <= number <= ATTR_RANGE[1]:
             raise DataError(path, line, f"{name} {text} outside the {ATTR_RANGE[0]:g}-{ATTR_RANGE[1]:g} scale")

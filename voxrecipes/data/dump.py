@@ -45,45 +45,42 @@ logger = logging.getLogger(__name__)
 COPIED_TABLES = ("text", "utt2lang", "utt2labels", "utt2category", "utt2attrs")
 
 
-def label_vectors(dd: DataDir, classes: Sequence[str]) -> dict[str, np.ndarray]:
-    """``utt -> multi-hot float vector`` over ``classes``; a label outside ``classes`` is a DataError at its line."""
-    if dd.utt2labels is None:
-        raise DataError(dd.file_path("utt2labels"), None, "file not found (needed for the label vectors)")
+def _class_indices(dd: DataDir, name: str, classes: Sequence[str], noun: str) -> dict[str, list[int]]:
+    """``utt -> indices`` in ``classes`` of its ``name`` table's classes (``utt2labels``: several, ``utt2category``:
+    one); a missing table or utterance, or a class outside ``classes``, is a DataError naming the file and line."""
+    table = dd.table(name)
+    path = dd.file_path(name)
+    if table is None:
+        raise DataError(path, None, f"file not found (needed for the {noun} targets)")
     index = {c: i for i, c in enumerate(classes)}
     if len(index) != len(classes):
         raise ConfigError(f"duplicate class names in {' '.join(classes)}")
     out = {}
     for utt in dd.utts:
-        labels = dd.utt2labels.get(utt)
+        labels = table.get(utt)
         if labels is None:
-            raise DataError(dd.file_path("utt2labels"), None, f"utterance '{utt}' has no labels")
-        vector = np.zeros(len(classes), dtype=np.float32)
+            raise DataError(path, None, f"utterance '{utt}' has no {noun}")
+        labels = [labels] if isinstance(labels, str) else labels
         for label in labels:
             if label not in index:
-                raise DataError(dd.file_path("utt2labels"), dd.line_of("utt2labels", utt),
-                                f"label '{label}' of '{utt}' is not one of the classes {' '.join(classes)}")
-            vector[index[label]] = 1.0
-        out[utt] = vector
+                raise DataError(path, dd.line_of(name, utt),
+                                f"{noun} '{label}' of '{utt}' is not one of the classes {' '.join(classes)}")
+        out[utt] = [index[label] for label in labels]
+    return out
+
+
+def label_vectors(dd: DataDir, classes: Sequence[str]) -> dict[str, np.ndarray]:
+    """``utt -> multi-hot float vector`` over ``classes``; a label outside ``classes`` is a DataError at its line."""
+    out = {}
+    for utt, indices in _class_indices(dd, "utt2labels", classes, "label").items():
+        out[utt] = np.zeros(len(classes), dtype=np.float32)
+        out[utt][indices] = 1.0
     return out
 
 
 def category_indices(dd: DataDir, classes: Sequence[str]) -> dict[str, int]:
     """``utt -> index`` of its ``utt2category`` class in ``classes``; an unknown class is a DataError at its line."""
-    if dd.utt2category is None:
-        raise DataError(dd.file_path("utt2category"), None, "file not found (needed for the category indices)")
-    index = {c: i for i, c in enumerate(classes)}
-    if len(index) != len(classes):
-        raise ConfigError(f"duplicate class names in {' '.join(classes)}")
-    out = {}
-    for utt in dd.utts:
-        label = dd.utt2category.get(utt)
-        if label is None:
-            raise DataError(dd.file_path("utt2category"), None, f"utterance '{utt}' has no category")
-        if label not in index:
-            raise DataError(dd.file_path("utt2category"), dd.line_of("utt2category", utt),
-                            f"category '{label}' of '{utt}' is not one of the classes {' '.join(classes)}")
-        out[utt] = index[label]
-    return out
+    return {utt: indices[0] for utt, indices in _class_indices(dd, "utt2category", classes, "category").items()}
 
 
 def dump_audio(data_dir: str | os.PathLike, out_dir: str | os.PathLike, *, classes: Sequence[str] | None = None,
@@ -136,7 +133,7 @@ def dump_audio(data_dir: str | os.PathLike, out_dir: str | os.PathLike, *, class
         info = {"source": str(dd.path), "sample_rate": sample_rate, "utterances": len(kept),
                 "dropped_shorter_than_min_seconds": len(dropped), "min_seconds": min_seconds,
                 "seconds": round(sum(kept.values()) / sample_rate, 3), "classes": list(classes or []),
-                "category_classes": list(category_classes or []) if categories is not None else []}
+                "category_classes": list(category_classes) if categories is not None else []}
         (tmp / "dump_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     if dropped:
         logger.info("%s: dropped %d utterances shorter than %g s (first: %s)", dd.path, len(dropped), min_seconds,

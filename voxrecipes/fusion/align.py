@@ -23,9 +23,6 @@ from voxrecipes.data.posteriors import read_posteriors
 from voxrecipes.data.table import c_sort_key, read_table
 from voxrecipes.errors import ConfigError, DataError
 
-#: The columns of ``utt2attrs`` and of attribute predictions, in that order.
-ATTRIBUTE_NAMES = ("valence", "arousal", "dominance")
-
 
 def _utt_mismatch(ref_utts: Sequence[str], utts: Sequence[str], ref_path: str, path: str) -> str | None:
     """A message about the first utterance in one file and not the other, or ``None`` if the sets agree."""
@@ -61,15 +58,14 @@ def align_systems(paths: Sequence[str | os.PathLike], classes: Sequence[str] | N
     ref_path = os.fspath(classes_from) if classes_from is not None else paths[0]
     classes = list(classes) if classes is not None else list(ref.classes)
     matrices = []
-    for path, post in [(paths[0], ref), *((p, None) for p in paths[1:])]:
-        post = post if post is not None else read_posteriors(path)
-        if set(post.classes) != set(classes) or len(post.classes) != len(classes):
-            only_here = [c for c in post.classes if c not in set(classes)]
-            only_there = [c for c in classes if c not in set(post.classes)]
-            detail = "; ".join(part for part in (
-                f"only here: {' '.join(repr(c) for c in only_here)}" if only_here else "",
-                f"only there: {' '.join(repr(c) for c in only_there)}" if only_there else "",
-                "a class is repeated" if not (only_here or only_there) else "") if part)
+    for n, path in enumerate(paths):
+        post = ref if n == 0 else read_posteriors(path)
+        # read_posteriors refuses repeated class names, so equal sets mean the same classes
+        if set(post.classes) != set(classes):
+            only_here = " ".join(repr(c) for c in post.classes if c not in classes)
+            only_there = " ".join(repr(c) for c in classes if c not in post.classes)
+            detail = "; ".join(part for part in (only_here and f"only here: {only_here}",
+                                                 only_there and f"only there: {only_there}") if part)
             raise DataError(path, 1, f"classes differ from those of {ref_path} ({detail}; "
                                      f"{' '.join(post.classes)} vs {' '.join(classes)}); "
                                      "fuse systems that output the same classes")

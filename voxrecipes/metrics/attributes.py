@@ -30,16 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from voxrecipes.data.datadir import ATTR_RANGE
+from voxrecipes.data.datadir import ATTR_RANGE, ATTRIBUTES
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
+from voxrecipes.metrics.regression import ccc_per_dim
 
 logger = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
 SCATTER_FILE = "scatter.png"
-#: Attribute names, in the column order of ``utt2attrs`` (and of the tables of the paper).
-ATTRIBUTES = ("valence", "arousal", "dominance")
 
 
 def read_attribute_table(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
@@ -81,8 +80,6 @@ def _rows(pred_utts: Sequence[str], label_utts: Sequence[str], predictions_path:
 
 def _mean_ccc(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """The three CCCs and their mean, as one vector (the bootstrap metric)."""
-    from voxrecipes.metrics.regression import ccc_per_dim
-
     per_dim = ccc_per_dim(y_true, y_pred)
     return np.append(per_dim, per_dim.mean())
 

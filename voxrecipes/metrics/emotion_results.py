@@ -36,16 +36,15 @@ least one of its systems was evaluated on.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from voxrecipes.data.datadir import ATTRIBUTES
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
-from voxrecipes.metrics.attributes import ATTRIBUTES
-from voxrecipes.metrics.results import Entry
+from voxrecipes.metrics.results import Entry, environment, header_lines, load_metrics, relative_link
 
 logger = logging.getLogger(__name__)
 
@@ -139,25 +138,6 @@ def load_weights(path: str | os.PathLike) -> dict:
     return report
 
 
-def load_metrics(path: str | os.PathLike, required: Sequence[str], writer: str) -> dict:
-    """Read one metrics.json and check it has ``required`` keys; DataError naming the file otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, f"file not found; run {writer} first")
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataError(path, err.lineno, f"not valid JSON: {err.msg}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(path, None, f"cannot read: {err}") from None
-    if not isinstance(metrics, dict):
-        raise DataError(path, None, f"expected a JSON object; written by {writer}?")
-    missing = [k for k in required if k not in metrics]
-    if missing:
-        raise DataError(path, None, f"missing keys {', '.join(missing)}; written by {writer}?")
-    return metrics
-
-
 def _load_entries(specs: Sequence[str], option: str, required: Sequence[str], writer: str) -> list[Entry]:
     entries: list[Entry] = []
     seen: dict[tuple[str, str], str] = {}
@@ -179,19 +159,25 @@ def _load_entries(specs: Sequence[str], option: str, required: Sequence[str], wr
     return entries
 
 
+def _distinct(names: Sequence[str], option: str) -> list[str]:
+    """``names`` stripped; ConfigError if one is listed twice."""
+    names = [n.strip() for n in names]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"{option} lists {' '.join(dupes)} more than once")
+    return names
+
+
 def _column_sets(sets: Sequence[str] | None, groups: Sequence[tuple[str, Sequence[Entry]]]) -> list[str]:
     """Column order: ``sets`` (checked to cover every entry) or the order of first appearance."""
     if sets:
-        sets = [s.strip() for s in sets]
-        dupes = sorted({s for s in sets if sets.count(s) > 1})
-        if dupes:
-            raise ConfigError(f"--sets lists {' '.join(dupes)} more than once")
+        sets = _distinct(sets, "--sets")
         for option, entries in groups:
             for e in entries:
                 if e.set not in sets:
                     raise ConfigError(f"{option} {e.system}={e.set}={e.path}: set '{e.set}' is not in --sets "
                                       f"({' '.join(sets)})")
-        return list(sets)
+        return sets
     order: list[str] = []
     for _, entries in groups:
         for e in entries:
@@ -206,6 +192,16 @@ def _systems(entries: Sequence[Entry]) -> list[str]:
         if e.system not in names:
             names.append(e.system)
     return names
+
+
+def _ids(entries: Sequence[Entry]) -> dict[str, str]:
+    """``#1``, ``#2`` ... per system, in row order (the IDs of one table)."""
+    return {name: f"#{i}" for i, name in enumerate(_systems(entries), start=1)}
+
+
+def _by_key(entries: Sequence[Entry]) -> dict[tuple[str, str], dict]:
+    """The metrics of each ``(system, set)``."""
+    return {(e.system, e.set): e.metrics for e in entries}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -247,9 +243,7 @@ def _resamples_note(entries: Sequence[Entry]) -> str:
 
 def _link(entry: Entry, key: str, default: str, out_dir: str | os.PathLike) -> str | None:
     png = entry.path.parent / entry.metrics.get(key, default)
-    if not png.is_file():
-        return None
-    return Path(os.path.relpath(os.path.abspath(png), os.path.abspath(out_dir))).as_posix()
+    return relative_link(png, out_dir) if png.is_file() else None
 
 
 def _links_table(entries: Sequence[Entry], ids: dict[str, str], columns: Sequence[str], key: str, default: str,
@@ -271,8 +265,8 @@ def _links_table(entries: Sequence[Entry], ids: dict[str, str], columns: Sequenc
 def render_category_tables(entries: Sequence[Entry], columns: Sequence[str], out_dir: str | os.PathLike) -> list[str]:
     """Table 3 layout, per-class F1 per set and the confusion-matrix links."""
     systems = _systems(entries)
-    ids = {name: f"#{i}" for i, name in enumerate(systems, start=1)}
-    by_key = {(e.system, e.set): e.metrics for e in entries}
+    ids = _ids(entries)
+    by_key = _by_key(entries)
     columns = [s for s in columns if any(e.set == s for e in entries)]
     lines = ["## Emotion categories: macro-F1 (Table 3 layout)", "",
              f"Macro-F1 with its 95% bootstrap confidence interval in brackets{_resamples_note(entries)}; "
@@ -305,9 +299,8 @@ def prior_verdict(without: float, with_prior: float) -> str:
 
 def render_prior_lines(entries: Sequence[Entry], pairs: Sequence[tuple[str, str]], prior_set: str) -> list[str]:
     """One line per (without, with prior) pair: both macro-F1s on ``prior_set`` and the verdict."""
-    systems = _systems(entries)
-    ids = {name: f"#{i}" for i, name in enumerate(systems, start=1)}
-    by_key = {(e.system, e.set): e.metrics for e in entries}
+    ids = _ids(entries)
+    by_key = _by_key(entries)
     lines = [f"## Prior correction ({prior_set})", "",
              f"Macro-F1 on {prior_set} without and with the balanced (uniform) prior; the verdict compares the "
              "unrounded values.", ""]
@@ -322,8 +315,8 @@ def render_attribute_tables(entries: Sequence[Entry], columns: Sequence[str],
                             out_dir: str | os.PathLike) -> list[str]:
     """Table 2 layout (CCC points), the CCC [95% CI] table and the scatter-plot links."""
     systems = _systems(entries)
-    ids = {name: f"#{i}" for i, name in enumerate(systems, start=1)}
-    by_key = {(e.system, e.set): e.metrics for e in entries}
+    ids = _ids(entries)
+    by_key = _by_key(entries)
     columns = [s for s in columns if any(e.set == s for e in entries)]
     titles = [*(ATTRIBUTE_TITLES[a] for a in ATTRIBUTES), "Average"]
     lines = ["## Emotion attributes: CCC (Table 2 layout)", "",
@@ -369,10 +362,6 @@ KINDS = {"category": ("--category", "macro-F1", "macro_f1", 3),
 KIND_TITLES = {"category": "Categories", "attributes": "Attributes"}
 
 
-def _ids(entries: Sequence[Entry]) -> dict[str, str]:
-    return {name: f"#{i}" for i, name in enumerate(_systems(entries), start=1)}
-
-
 def _num(value: float, digits: int) -> str:
     return f"{value:.{digits}f}"
 
@@ -396,7 +385,7 @@ def render_fusion_checks(checks: Sequence[tuple[str, str, list[str]]], tables: d
         _, score_name, key, digits = KINDS[kind]
         entries = tables[kind]
         ids = _ids(entries)
-        by_key = {(e.system, e.set): e.metrics for e in entries}
+        by_key = _by_key(entries)
         lines += ["", f"### {KIND_TITLES[kind]}: {ids[fused]} {fused} ({score_name})", ""]
         for s in check_sets:
             fused_metrics = by_key.get((fused, s))
@@ -431,7 +420,7 @@ def render_modality_checks(pairs: Sequence[tuple[str, str]], entries: Sequence[E
                            check_sets: Sequence[str]) -> list[str]:
     """Per ``(text, speech)`` attribute pair and check set: text leads on valence? speech leads on arousal?"""
     ids = _ids(entries)
-    by_key = {(e.system, e.set): e.metrics for e in entries}
+    by_key = _by_key(entries)
     lines = ["## Text and speech by attribute", "",
              f"Whether the text system leads on valence and the speech system on arousal on "
              f"{_and(list(check_sets))} (CCC); a system leads when its unrounded CCC is strictly higher."]
@@ -480,7 +469,7 @@ def render_fusion_weights(items: Sequence[tuple[str, str, dict, Path]], ids: dic
     for name, kind, report, path in items:
         systems = [str(n) for n in report["systems"]]
         tuned_on = f"{report['num_tune']} utterances of {report['tune_labels']}"
-        link = Path(os.path.relpath(os.path.abspath(path), os.path.abspath(out_dir))).as_posix()
+        link = relative_link(path, out_dir)
         lines += ["", f"### {KIND_TITLES[kind]}: {ids[kind][name]} {name}", ""]
         if report["method"] == "logreg":
             kind_of = "log posteriors" if report["features"] == "log" else "posteriors"
@@ -497,8 +486,6 @@ def render_fusion_weights(items: Sequence[tuple[str, str, dict, Path]], ids: dic
         else:
             weights = report["weights"]
             digits = _weight_digits(report["step"])
-            dims = [d for d in report.get("classes", []) if d in weights] + \
-                [d for d in weights if d not in report.get("classes", [])]
             tune = report.get("tune_ccc") if isinstance(report.get("tune_ccc"), dict) else {}
             single = tune.get("systems") if isinstance(tune.get("systems"), dict) else {}
             fused = tune.get("fused") if isinstance(tune.get("fused"), dict) else {}
@@ -510,7 +497,7 @@ def render_fusion_weights(items: Sequence[tuple[str, str, dict, Path]], ids: dic
             if with_ccc:
                 head += [*(f"Tuning CCC {n}" for n in systems), "Tuning CCC fused"]
             lines += _header(head)
-            for d in dims:
+            for d in weights:  # one weight vector per attribute, in fuse_posteriors' column order
                 cells = [ATTRIBUTE_TITLES.get(d, d), *(_num(weights[d][n], digits) for n in systems)]
                 if with_ccc:
                     cells += [_ccc(single[n][d]) if d in single[n] else "-" for n in systems]
@@ -533,8 +520,7 @@ def render_emotion_results(title: str, category: Sequence[Entry], attributes: Se
     ``fusion_checks`` are resolved ``(kind, fused, singles)`` triples (kind: ``category`` or
     ``attributes``), ``fusion_weights`` ``(name, kind, weights.json report, path)``.
     """
-    lines = [f"# {title}", "", "## Environment", ""]
-    lines += [f"- {key}: {value}" for key, value in env.items()]
+    lines = header_lines(title, env)
     if category:
         lines += [""] + render_category_tables(category, columns, out_dir)
     if prior_pairs:
@@ -624,13 +610,9 @@ def _load_fusion_weights(specs: Sequence[str], category: Sequence[Entry],
 
 
 def _check_sets(check_sets: Sequence[str]) -> list[str]:
-    check_sets = [s.strip() for s in check_sets]
-    if not check_sets or not all(check_sets):
+    if not check_sets or not all(s.strip() for s in check_sets):
         raise ConfigError("--check_sets needs at least one set name")
-    dupes = sorted({s for s in check_sets if check_sets.count(s) > 1})
-    if dupes:
-        raise ConfigError(f"--check_sets lists {' '.join(dupes)} more than once")
-    return check_sets
+    return _distinct(check_sets, "--check_sets")
 
 
 def make_emotion_results(title: str, out: str | os.PathLike, *, category: Sequence[str] = (),
@@ -647,8 +629,6 @@ def make_emotion_results(title: str, out: str | os.PathLike, *, category: Sequen
     ``NAME=weights.json`` of fused systems. The verdicts are given on ``check_sets``.
     Everything is read and checked before anything is written.
     """
-    from voxrecipes.metrics.results import environment
-
     if not category and not attributes:
         raise ConfigError("give at least one --category or --attributes NAME=SET=path/to/metrics.json")
     cat = _load_entries(category, "--category", CATEGORY_KEYS, "evaluate_classification")

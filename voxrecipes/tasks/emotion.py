@@ -42,7 +42,13 @@ from espnet2.utils.types import float_or_none, str2bool, str_or_none
 
 from voxrecipes.data.audio import SAMPLE_RATE
 from voxrecipes.errors import ConfigError
-from voxrecipes.models.w2vbert_classifier import DEFAULT_TARGET_MODULES, TASKS, W2VBertEmotionModel
+from voxrecipes.models.w2vbert_classifier import (
+    DEFAULT_TARGET_MODULES,
+    TASKS,
+    W2VBertEmotionModel,
+    make_feature_extractor,
+    w2vbert_features,
+)
 from voxrecipes.tasks.emotion_model import EmotionESPnetModel
 from voxrecipes.tasks.set_level_trainer import SetLevelTrainer
 
@@ -85,29 +91,16 @@ class EmotionCrop:
 
 def pad_waveforms(waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     """``(B, T_max)`` zero-padded float batch and the ``(B,)`` lengths in samples."""
+    from torch.nn.utils.rnn import pad_sequence
+
     lengths = torch.tensor([len(w) for w in waves], dtype=torch.long)
-    batch = torch.zeros(len(waves), int(lengths.max()))
-    for i, w in enumerate(waves):
-        batch[i, :len(w)] = torch.as_tensor(np.asarray(w, dtype=np.float32))
-    return batch, lengths
-
-
-def w2vbert_features(extractor, waves: list[np.ndarray], normalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Wav2Vec2-BERT inputs ``(B, T, 160)`` and the frame mask ``(B, T)`` of a list of 16 kHz waveforms.
-
-    ``normalize``: per-utterance mean and variance normalisation of each mel bin (the pretrained model's input).
-    """
-    out = extractor([np.asarray(w, dtype=np.float32) for w in waves], sampling_rate=SAMPLE_RATE, padding=True,
-                    return_attention_mask=True, return_tensors="pt", do_normalize_per_mel_bins=normalize)
-    return out["input_features"], out["attention_mask"]
+    return pad_sequence([torch.as_tensor(w, dtype=torch.float32) for w in waves], batch_first=True), lengths
 
 
 class EmotionCollate:
     """Batch of ``(utt, {speech, category | attributes})`` -> augmented waveforms -> features and targets."""
 
     def __init__(self, augmenter=None, normalize_features: bool = True):
-        from voxrecipes.models.w2vbert_classifier import make_feature_extractor
-
         self.extractor = make_feature_extractor(SAMPLE_RATE)
         self.augmenter = augmenter
         self.normalize_features = normalize_features

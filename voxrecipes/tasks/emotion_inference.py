@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -26,10 +25,9 @@ import numpy as np
 import torch
 
 from voxrecipes.data.audio import SAMPLE_RATE, iter_audio
-from voxrecipes.data.datadir import DataDir
+from voxrecipes.data.datadir import ATTRIBUTES, DataDir
 from voxrecipes.errors import DataError
-from voxrecipes.models.w2vbert_classifier import W2VBertEmotionModel, make_feature_extractor
-from voxrecipes.tasks.emotion_model import ATTRIBUTES
+from voxrecipes.models.w2vbert_classifier import W2VBertEmotionModel, make_feature_extractor, w2vbert_features
 
 logger = logging.getLogger(__name__)
 
@@ -48,29 +46,11 @@ class EmotionInference:
 
 def load_emotion_model(exp_dir: str | os.PathLike, checkpoint: str, device: str = "cpu") -> EmotionInference:
     """Rebuild the model of a training directory (its ``config.yaml``) and load ``checkpoint`` weights-only."""
-    import yaml
-
     from voxrecipes.tasks.emotion import build_emotion_model
+    from voxrecipes.tasks.trained_model import load_trained
 
-    exp_dir = Path(exp_dir)
-    config_path = exp_dir / "config.yaml"
-    if not config_path.is_file():
-        raise DataError(config_path, None, "training config not found (is this a train_emotion output directory?)")
-    with open(config_path, encoding="utf-8") as handle:
-        args = argparse.Namespace(**yaml.safe_load(handle))
-    if not getattr(args, "encoder_config", None):
-        raise DataError(config_path, None, "no encoder_config: the directory was not written by train_emotion")
-    path = exp_dir / checkpoint
-    if not path.is_file():
-        raise DataError(path, None, "checkpoint not found (training not finished, or another --checkpoint?)")
-    model = build_emotion_model(args)
-    state = torch.load(path, map_location=device, weights_only=True)
-    prefix = "model."
-    own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    if not own:
-        raise DataError(path, None, "no 'model.*' weights in this checkpoint")
-    model.load_state_dict(own, strict=True)
-    model.to(device).eval()
+    model, args, _ = load_trained(exp_dir, checkpoint, build_emotion_model, prefix="model.", program="train_emotion",
+                                  device=device)
     names = list(args.classes) if model.task == "category" else list(ATTRIBUTES)
     return EmotionInference(model, names)
 
@@ -99,8 +79,6 @@ def load_exported(model_dir: str | os.PathLike, device: str = "cpu") -> EmotionI
 @torch.no_grad()
 def infer_batch(inference: EmotionInference, waves: list[np.ndarray], extractor=None) -> tuple[np.ndarray, np.ndarray]:
     """(outputs, embeddings) of a batch of 16 kHz waveforms: posteriors or attributes, and dense-layer outputs."""
-    from voxrecipes.tasks.emotion import w2vbert_features
-
     extractor = extractor or make_feature_extractor(SAMPLE_RATE)
     features, mask = w2vbert_features(extractor, waves, inference.model.normalize_features)
     device = next(inference.model.parameters()).device

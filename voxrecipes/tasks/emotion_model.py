@@ -23,12 +23,10 @@ import torch.nn.functional as F
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
+from voxrecipes.data.datadir import ATTRIBUTES
 from voxrecipes.errors import ConfigError
 from voxrecipes.losses.ccc import ccc, neg_mean_ccc_loss
 from voxrecipes.models.w2vbert_classifier import W2VBertEmotionModel
-
-#: Column order of the ``attributes`` data (and of ``utt2attrs``).
-ATTRIBUTES = ("valence", "arousal", "dominance")
 
 
 class EmotionESPnetModel(AbsESPnetModel):
@@ -72,9 +70,8 @@ class EmotionESPnetModel(AbsESPnetModel):
                 loss = outputs.sum() * 0.0
             else:
                 loss = neg_mean_ccc_loss(outputs, target)
-            stats = {"loss": loss.detach()}
-            for k, name in enumerate(ATTRIBUTES):
-                stats[f"ccc_{name}"] = ccc(outputs[:, k].detach(), target[:, k]).detach()
+            per_dim = ccc(outputs.detach(), target)
+            stats = {"loss": loss.detach(), **{f"ccc_{name}": per_dim[k] for k, name in enumerate(ATTRIBUTES)}}
             kept = (outputs.detach().float().cpu(), target.detach().float().cpu())
         if not self.training:
             self.collected.append(kept)

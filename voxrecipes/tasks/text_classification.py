@@ -10,8 +10,8 @@ regression trained with the negative mean CCC of the batch. This module holds wh
   is a :class:`DataError` naming the file and line; a labelled utterance without a
   transcript is a :class:`DataError` naming both files; pseudo-classes are dropped (and
   counted in the log).
-- :class:`TextLabelDataset` / :class:`PadCollator` -- tokenised once (truncated at
-  ``max_length``), right-padded with the pad token per batch.
+- :class:`TextLabelDataset` -- tokenised once (truncated at ``max_length``); batches are
+  right-padded with the pad token by transformers' ``DataCollatorWithPadding``.
 - :class:`TextClassifierTrainer` -- ``Trainer`` whose ``compute_loss`` is the negative
   mean CCC for attributes (the model's own cross-entropy for categories);
   :func:`make_compute_metrics` -- macro-F1 over the classes / mean CCC, used to keep the
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 import time
@@ -42,10 +41,10 @@ from typing import Any
 
 import numpy as np
 
-from voxrecipes.data.datadir import ATTR_RANGE
+from voxrecipes.data.datadir import ATTR_RANGE, ATTRIBUTES
 from voxrecipes.data.table import read_table
 from voxrecipes.errors import ConfigError, DataError
-from voxrecipes.models.text_classifier import ATTRIBUTE_NAMES, TextClassifier, TextClassifierConfig
+from voxrecipes.models.text_classifier import META_FILE, TextClassifier, TextClassifierConfig
 from voxrecipes.models.text_encoder import pick_device
 
 logger = logging.getLogger(__name__)
@@ -101,22 +100,11 @@ def read_category_labels(path: str | os.PathLike, classes: Sequence[str],
 
 
 def read_attribute_labels(path: str | os.PathLike) -> dict[str, list[float]]:
-    """``utt2attrs`` (``valence arousal dominance``) -> ``{utt: [v, a, d]}``; bad lines are DataErrors."""
-    table = read_table(path)
-    labels: dict[str, list[float]] = {}
-    for lineno, (utt, value) in enumerate(table.items(), start=1):
-        parts = value.split()
-        if len(parts) != len(ATTRIBUTE_NAMES):
-            raise DataError(path, lineno, f"expected {len(ATTRIBUTE_NAMES)} values ({' '.join(ATTRIBUTE_NAMES)}) "
-                                          f"for '{utt}', found {len(parts)}")
-        try:
-            values = [float(v) for v in parts]
-        except ValueError:
-            raise DataError(path, lineno, f"non-numeric attribute value for '{utt}': {value!r}") from None
-        if not all(math.isfinite(v) for v in values):
-            raise DataError(path, lineno, f"NaN or infinite attribute value for '{utt}'")
-        labels[utt] = values
-    return labels
+    """``utt2attrs`` (``valence arousal dominance``, 1-7) -> ``{utt: [v, a, d]}``; bad lines are DataErrors."""
+    from voxrecipes.metrics.attributes import read_attribute_table
+
+    utts, values = read_attribute_table(path)
+    return dict(zip(utts, values.tolist()))
 
 
 def load_examples(text_path: str | os.PathLike, labels_path: str | os.PathLike,
@@ -155,19 +143,6 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[
     return [list(ids) if len(ids) else [filler] for ids in encoded]
 
 
-def pad_batch(ids: Sequence[Sequence[int]], pad_token_id: int) -> dict[str, Any]:
-    """Right-pad token ids to the longest in the batch: ``input_ids`` and ``attention_mask`` tensors."""
-    import torch
-
-    width = max(len(row) for row in ids)
-    input_ids = torch.full((len(ids), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(ids), width), dtype=torch.long)
-    for i, row in enumerate(ids):
-        input_ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[i, :len(row)] = 1
-    return {"input_ids": input_ids, "attention_mask": mask}
-
-
 class TextLabelDataset:
     """A torch map-style dataset of tokenised transcripts and their targets."""
 
@@ -192,22 +167,6 @@ class TextLabelDataset:
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         return {"input_ids": self.input_ids[i], "labels": self.labels[i]}
-
-
-class PadCollator:
-    """Batches of :class:`TextLabelDataset` items: padded ids, attention mask, labels."""
-
-    def __init__(self, pad_token_id: int, task: str) -> None:
-        self.pad_token_id = pad_token_id
-        self.task = task
-
-    def __call__(self, items: Sequence[dict]) -> dict[str, Any]:
-        import torch
-
-        batch = pad_batch([item["input_ids"] for item in items], self.pad_token_id)
-        dtype = torch.long if self.task == "category" else torch.float32
-        batch["labels"] = torch.tensor([item["labels"] for item in items], dtype=dtype)
-        return batch
 
 
 def target_stats(examples: Sequence[Example]) -> dict[str, list[float]]:
@@ -265,18 +224,15 @@ def make_compute_metrics(task: str, num_classes: int) -> Any:
         preds = np.asarray(preds, dtype=np.float64)
         labels = np.asarray(labels)
         if task == "category":
-            from sklearn.metrics import f1_score
+            from voxrecipes.metrics.classification import accuracy, macro_f1
 
-            hyp = preds.argmax(axis=1)
-            ref = labels.astype(np.int64)
-            return {"macro_f1": float(f1_score(ref, hyp, labels=list(range(num_classes)), average="macro",
-                                               zero_division=0)),
-                    "accuracy": float((hyp == ref).mean())}
-        from voxrecipes.metrics.regression import ccc
+            hyp, ref = preds.argmax(axis=1), labels.astype(np.int64)
+            return {"macro_f1": macro_f1(ref, hyp, num_classes), "accuracy": accuracy(ref, hyp)}
+        from voxrecipes.metrics.regression import ccc_per_dim
 
-        values = {f"ccc_{name}": float(ccc(labels[:, i].astype(np.float64), preds[:, i]))
-                  for i, name in enumerate(ATTRIBUTE_NAMES)}
-        values["ccc_mean"] = float(np.mean(list(values.values())))
+        cccs = ccc_per_dim(labels, preds)
+        values = {f"ccc_{name}": float(value) for name, value in zip(ATTRIBUTES, cccs)}
+        values["ccc_mean"] = float(cccs.mean())
         return values
 
     return compute
@@ -299,8 +255,6 @@ def make_epoch_logger() -> Any:
             logger.info("epoch %.0f/%s: valid %s", state.epoch or 0, args.num_train_epochs, shown)
 
     return EpochLogger()
-
-
 
 
 def build_training_args(cfg: TextClassifierConfig, output_dir: str | os.PathLike, *, device: str = "cpu",
@@ -377,7 +331,7 @@ def train_text_classifier(cfg: TextClassifierConfig, *, train_text: str, train_l
     out_dir = Path(out_dir)
     model_dir, trainer_dir = out_dir / MODEL_SUBDIR, out_dir / TRAINER_SUBDIR
     config_copy = out_dir / CONFIG_COPY
-    if (model_dir / "text_classifier.json").is_file() and not overwrite:
+    if (model_dir / META_FILE).is_file() and not overwrite:
         logger.info("%s is complete: skipping training (use --overwrite to retrain)", model_dir)
         metrics = out_dir / METRICS_FILE
         return json.loads(metrics.read_text(encoding="utf-8")) if metrics.is_file() else {}
@@ -429,9 +383,11 @@ def train_text_classifier(cfg: TextClassifierConfig, *, train_text: str, train_l
     valid_set = TextLabelDataset(valid_examples, tokenizer, cfg.max_length, cfg.task, mean, std)
     logger.info("%d training and %d validation utterances; device %s", len(train_set), len(valid_set), device)
 
+    from transformers import DataCollatorWithPadding
+
     trainer_class = make_trainer_class()
     trainer = trainer_class(model=model, args=args, train_dataset=train_set, eval_dataset=valid_set,
-                            data_collator=PadCollator(tokenizer.pad_token_id, cfg.task),
+                            data_collator=DataCollatorWithPadding(tokenizer),
                             compute_metrics=make_compute_metrics(cfg.task, len(cfg.output_names)),
                             callbacks=[make_epoch_logger()], task=cfg.task)
     if last is not None:
@@ -471,9 +427,11 @@ def predict_texts(clf: TextClassifier, texts: Sequence[str], *, batch_size: int 
     """
     import torch
     from tqdm import tqdm
+    from transformers import DataCollatorWithPadding
 
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    collate = DataCollatorWithPadding(clf.tokenizer)
     ids = encode_texts(clf.tokenizer, texts, clf.max_length)
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     out = np.zeros((len(ids), len(clf.output_names)), dtype=np.float64)
@@ -481,7 +439,7 @@ def predict_texts(clf: TextClassifier, texts: Sequence[str], *, batch_size: int 
     with torch.inference_mode(), tqdm(total=len(ids), disable=not progress, unit="utt") as bar:
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
-            batch = {k: v.to(device) for k, v in pad_batch([ids[i] for i in rows], clf.tokenizer.pad_token_id).items()}
+            batch = collate([{"input_ids": ids[i]} for i in rows]).to(device)
             logits = _logits(clf.model(**batch)).float()
             values = torch.softmax(logits, dim=-1) if clf.task == "category" else logits
             out[rows] = values.cpu().numpy().astype(np.float64)

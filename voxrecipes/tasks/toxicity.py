@@ -220,29 +220,9 @@ class TrainedClassifier:
 def load_classifier(exp_dir: str | os.PathLike, checkpoint: str = "valid.mAP.best.pth",
                     device: str = "cpu") -> TrainedClassifier:
     """Rebuild the classifier of a training directory (its ``config.yaml``) and load ``checkpoint`` weights-only."""
-    import yaml
+    from voxrecipes.tasks.trained_model import load_trained
 
-    from voxrecipes.errors import DataError
-
-    exp_dir = Path(exp_dir)
-    config_path = exp_dir / "config.yaml"
-    if not config_path.is_file():
-        raise DataError(config_path, None, "training config not found (is this a train_toxicity output directory?)")
-    with open(config_path, encoding="utf-8") as handle:
-        args = argparse.Namespace(**yaml.safe_load(handle))
-    if not getattr(args, "encoder_config", None):
-        raise DataError(config_path, None, "no encoder_config: the directory was not written by train_toxicity")
-    path = exp_dir / checkpoint
-    if not path.is_file():
-        raise DataError(path, None, "checkpoint not found (training not finished, or another --checkpoint?)")
-    classifier = build_classifier(args)
-    state = torch.load(path, map_location=device, weights_only=True)
-    prefix = "classifier."
-    own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    if not own:
-        raise DataError(path, None, "no 'classifier.*' weights in this checkpoint")
-    classifier.load_state_dict(own, strict=True)
-    classifier.to(device).eval()
+    classifier, args, path = load_trained(exp_dir, checkpoint, build_classifier, prefix="classifier.",
+                                          program="train_toxicity", device=device)
     return TrainedClassifier(classifier, list(args.classes), float(args.max_seconds),
                              int(classifier.encoder.config.num_mel_bins), path)
-
