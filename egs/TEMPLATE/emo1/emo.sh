@@ -206,8 +206,10 @@ rawdir=${dumpdir}/raw
 augdir=${dumpdir}/augment
 embdir=${dumpdir}/${embedding_type}_embedding
 catdir=${expdir}/emotion_category
-attrdir=${expdir}/emotion_attributes
-attrftdir=${expdir}/emotion_attributes_ft
+attr_system=emotion_attributes        # exp subdirs of the speech attribute models
+attrft_system=emotion_attributes_ft
+attrdir=${expdir}/${attr_system}
+attrftdir=${expdir}/${attrft_system}
 _device=cpu
 [ "${ngpu}" -gt 0 ] && _device=cuda
 
@@ -244,7 +246,7 @@ _speech_system=backend_${_speech_backend}/$(score_tags "${_speech_backend}" | aw
 if [ -n "${text_models}" ]; then
     [ -z "${fusion_systems}" ] && fusion_systems="${_speech_system} text_${first_text_model}_category/uniform"
     ${attributes} && [ -z "${attribute_fusion_systems}" ] && \
-        attribute_fusion_systems="${attrftdir#"${expdir}"/} text_${first_text_model}_attributes"
+        attribute_fusion_systems="${attrft_system} text_${first_text_model}_attributes"
 fi
 _fusion_methods=""
 [ -n "${fusion_systems}" ] && _fusion_methods=${fusion_methods}
@@ -254,7 +256,7 @@ if [ -z "${submission_system}" ]; then
     [[ " ${_fusion_methods} " == *" logreg "* ]] && submission_system=fusion_logreg
 fi
 if [ -z "${attribute_submission_system}" ]; then
-    attribute_submission_system=${attrftdir#"${expdir}"/}
+    attribute_submission_system=${attrft_system}
     [ -n "${attribute_fusion_systems}" ] && attribute_submission_system=fusion_attributes
 fi
 
@@ -309,12 +311,14 @@ category_systems() {
     for model in ${text_models}; do echo "text_${model}_category/train"; echo "text_${model}_category/uniform"; done
     for method in ${_fusion_methods}; do echo "fusion_${method}"; done
 }
+# The attribute predictions of an attribute system (an exp subdir) for a set.
+attribute_predictions() { echo "${expdir}/$1/$2/attributes.txt"; }
 # The attribute systems (exp subdirs holding <set>/attributes.txt) in the order of RESULTS.md.
 attribute_systems() {
     local model
     ${attributes} || return 0
-    echo "${attrdir#"${expdir}"/}"
-    echo "${attrftdir#"${expdir}"/}"
+    echo "${attr_system}"
+    echo "${attrft_system}"
     for model in ${text_models}; do echo "text_${model}_attributes"; done
     [ -n "${attribute_fusion_systems}" ] && echo fusion_attributes
     return 0
@@ -323,8 +327,8 @@ attribute_systems() {
 attribute_name() {
     local names=() s joined
     case $1 in
-        "${attrdir#"${expdir}"/}") echo "${embedding_name}" ;;
-        "${attrftdir#"${expdir}"/}") echo "${embedding_name} + finetuning on balanced data" ;;
+        "${attr_system}") echo "${embedding_name}" ;;
+        "${attrft_system}") echo "${embedding_name} + finetuning on balanced data" ;;
         text_*_attributes) text_name "${1:5:-11}" ;;
         fusion_attributes)
             for s in ${attribute_fusion_systems}; do names+=("$(system_id "${s}" attribute_systems)"); done
@@ -332,6 +336,24 @@ attribute_name() {
             echo "Fusion: interpolation per attribute (${joined:3})" ;;
         *) echo "$1" ;;
     esac
+}
+
+# fuse_posteriors tuned on the valid set and applied to every inference set:
+# <out dir> <function giving a system's file for a set> <label file> "<systems>" [options...]
+fuse() {
+    local dir=$1 file_of=$2 labels=$3 systems=$4 sys dset tune=() apply=() files
+    shift 4
+    for sys in ${systems}; do tune+=("$(${file_of} "${sys}" "${valid_set}")"); done
+    for dset in ${infer_sets}; do
+        files=()
+        for sys in ${systems}; do files+=("$(${file_of} "${sys}" "${dset}")"); done
+        apply+=("${dset}=$(IFS=,; echo "${files[*]}")")
+    done
+    save_command "${dir}"
+    # shellcheck disable=SC2086
+    ${python} -m voxrecipes.bin.fuse_posteriors "$@" --step "${fusion_step}" \
+        --tune "${tune[@]}" --system_names ${systems} --tune_labels "data/${valid_set}/${labels}" \
+        --apply "${apply[@]}" --out_dir "${dir}" > "${dir}/fuse.log" 2>&1 || { cat "${dir}/fuse.log"; exit 1; }
 }
 
 # Records the command that made an experiment directory in it.
@@ -367,10 +389,20 @@ train_emotion() {
             "${aug[@]}" "$@" ${train_args}
 }
 
-# Exports the best checkpoint of a training directory to <dir>/export (adapters + head).
-export_model() {
-    ${python} -m voxrecipes.bin.export_emotion_model --exp_dir "$1" --checkpoint "$2" --out_dir "$1/export" \
-        > "$1/export.log" 2>&1 || { cat "$1/export.log"; exit 1; }
+# Trains an emotion model unless <dir>/export exists, then exports its best checkpoint there
+# (adapters + head): <stage> <config> <dir> <target> <best checkpoint> [train_emotion options...]
+train_and_export() {
+    local stage_no=$1 config=$2 dir=$3 target=$4 best=$5
+    shift 5
+    if [ -f "${dir}/export/config.json" ]; then
+        log "Stage ${stage_no}: ${dir}/export exists, skipped (remove it to train again)"
+        return 0
+    fi
+    log "Stage ${stage_no}: Training the ${target} model (${config} ${train_args}): ${dir}"
+    train_emotion "${config}" "${dir}" "${target}" --model_task "${target}" "$@"
+    ${python} -m voxrecipes.bin.export_emotion_model --exp_dir "${dir}" --checkpoint "${best}" \
+        --out_dir "${dir}/export" > "${dir}/export.log" 2>&1 || { cat "${dir}/export.log"; exit 1; }
+    log "  exported ${dir}/${best} -> ${dir}/export"
 }
 
 if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ]; then
@@ -443,14 +475,7 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && [ "${embedding_type}" = w2vb
 fi
 
 if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && [ "${embedding_type}" = w2vbert ]; then
-    if [ -f "${catdir}/export/config.json" ]; then
-        log "Stage 5: ${catdir}/export exists, skipped (remove it to train again)"
-    else
-        log "Stage 5: Training the category model (${category_config} ${train_args}): ${catdir}"
-        train_emotion "${category_config}" "${catdir}" category --model_task category
-        export_model "${catdir}" valid.macro_f1.best.pth
-        log "  exported ${catdir}/valid.macro_f1.best.pth -> ${catdir}/export"
-    fi
+    train_and_export 5 "${category_config}" "${catdir}" category valid.macro_f1.best.pth
 fi
 
 if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ]; then
@@ -514,21 +539,10 @@ if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
 fi
 
 if [ ${stage} -le 9 ] && [ ${stop_stage} -ge 9 ] && ${attributes}; then
-    if [ -f "${attrdir}/export/config.json" ]; then
-        log "Stage 9: ${attrdir}/export exists, skipped (remove it to train again)"
-    else
-        log "Stage 9: Training the attribute model (${attribute_config} ${train_args}): ${attrdir}"
-        train_emotion "${attribute_config}" "${attrdir}" attributes --model_task attributes
-        export_model "${attrdir}" valid.ccc.best.pth
-    fi
-    if [ -f "${attrftdir}/export/config.json" ]; then
-        log "Stage 9: ${attrftdir}/export exists, skipped (remove it to train again)"
-    else
-        log "Stage 9: Finetuning it on balanced batches (${attribute_finetune_config}): ${attrftdir}"
-        train_emotion "${attribute_finetune_config}" "${attrftdir}" attributes --model_task attributes \
-            --init_param "${attrdir}/valid.ccc.best.pth"
-        export_model "${attrftdir}" valid.ccc.best.pth
-    fi
+    train_and_export 9 "${attribute_config}" "${attrdir}" attributes valid.ccc.best.pth
+    # Then finetuned from it on balanced batches of longer crops.
+    train_and_export 9 "${attribute_finetune_config}" "${attrftdir}" attributes valid.ccc.best.pth \
+        --init_param "${attrdir}/valid.ccc.best.pth"
 fi
 
 if [ ${stage} -le 10 ] && [ ${stop_stage} -ge 10 ] && ${attributes}; then
@@ -547,16 +561,18 @@ fi
 
 if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ] && [ -n "${text_models}" ]; then
     log "Stage 11: Transcripts of ${all_sets} into ${textdir} (ASR: ${asr_model}, all sets: ${asr_all_sets})"
+    # <set>/asr_model names the ASR model behind an ASR transcript, so that a finished set is
+    # skipped only when the same model made it from the current wav.scp.
     _in=(); _out=()
     for dset in ${all_sets}; do
         _dst=${textdir}/${dset}
         mkdir -p "${_dst}"
-        if [ -f "${_dst}/text" ] && [ "${_dst}/text" -nt "data/${dset}/wav.scp" ] && \
-           { ${asr_all_sets} || [ -f "data/${dset}/text" ]; } && [ ! "data/${dset}/text" -nt "${_dst}/text" ]; then
-            log "  ${dset}: ${_dst}/text is up to date, skipped"
-        elif [ -f "data/${dset}/text" ] && ! ${asr_all_sets}; then
+        if [ -f "data/${dset}/text" ] && ! ${asr_all_sets}; then
             cp "data/${dset}/text" "${_dst}/text.tmp" && mv "${_dst}/text.tmp" "${_dst}/text"
+            rm -f "${_dst}/asr_model"
             log "  ${dset}: data/${dset}/text (the corpus transcripts) -> ${_dst}/text"
+        elif [ "${_dst}/text" -nt "data/${dset}/wav.scp" ] && [ "$(cat "${_dst}/asr_model" 2>/dev/null)" = "${asr_model}" ]; then
+            log "  ${dset}: ${_dst}/text was transcribed by ${asr_model}, skipped"
         else
             _in+=("data/${dset}"); _out+=("${_dst}")
         fi
@@ -569,6 +585,7 @@ if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ] && [ -n "${text_models}" ]; t
             ${python} -m voxrecipes.bin.transcribe --no_progress --model "${asr_model}" \
                 --device "${_device}" --batch_size "${asr_batch_size}" ${asr_opts} \
                 --data "${_in[@]}" --out_dir "${_out[@]}"
+        for _dst in "${_out[@]}"; do echo "${asr_model}" > "${_dst}/asr_model"; done
     fi
 fi
 
@@ -621,39 +638,14 @@ if [ ${stage} -le 13 ] && [ ${stop_stage} -ge 13 ] && [ -n "${text_models}" ]; t
 fi
 
 if [ ${stage} -le 14 ] && [ ${stop_stage} -ge 14 ] && [ -n "${fusion_systems}${attribute_fusion_systems}" ]; then
-    _others=$(echo "${infer_sets}" | tr ' ' '\n' | awk -v v="${valid_set}" 'NF && $0 != v' | tr '\n' ' ')
     for method in ${_fusion_methods}; do
-        _dir=${expdir}/fusion_${method}
-        log "Stage 14: ${method} fusion of ${fusion_systems}, tuned on ${valid_set}: ${_dir}"
-        _tune=(); _names=()
-        for sys in ${fusion_systems}; do _tune+=("$(category_posteriors "${sys}" "${valid_set}")"); _names+=("${sys}"); done
-        _apply=()
-        for dset in ${valid_set} ${_others}; do
-            _files=()
-            for sys in ${fusion_systems}; do _files+=("$(category_posteriors "${sys}" "${dset}")"); done
-            _apply+=("${dset}=$(IFS=,; echo "${_files[*]}")")
-        done
-        save_command "${_dir}"
-        ${python} -m voxrecipes.bin.fuse_posteriors --method "${method}" --step "${fusion_step}" \
-            --tune "${_tune[@]}" --system_names "${_names[@]}" --tune_labels "data/${valid_set}/utt2category" \
-            --apply "${_apply[@]}" --out_dir "${_dir}" > "${_dir}/fuse.log" 2>&1 || { cat "${_dir}/fuse.log"; exit 1; }
-        # fuse_posteriors writes <set>/posteriors.txt for every applied set.
+        log "Stage 14: ${method} fusion of ${fusion_systems}, tuned on ${valid_set}: ${expdir}/fusion_${method}"
+        fuse "${expdir}/fusion_${method}" category_posteriors utt2category "${fusion_systems}" --method "${method}"
     done
     if [ -n "${attribute_fusion_systems}" ]; then
-        _dir=${expdir}/fusion_attributes
-        log "Stage 14: per-attribute interpolation of ${attribute_fusion_systems}, tuned on ${valid_set}: ${_dir}"
-        _tune=(); _names=()
-        for sys in ${attribute_fusion_systems}; do _tune+=("${expdir}/${sys}/${valid_set}/attributes.txt"); _names+=("${sys}"); done
-        _apply=()
-        for dset in ${valid_set} ${_others}; do
-            _files=()
-            for sys in ${attribute_fusion_systems}; do _files+=("${expdir}/${sys}/${dset}/attributes.txt"); done
-            _apply+=("${dset}=$(IFS=,; echo "${_files[*]}")")
-        done
-        save_command "${_dir}"
-        ${python} -m voxrecipes.bin.fuse_posteriors --method interpolation --task attributes --step "${fusion_step}" \
-            --tune "${_tune[@]}" --system_names "${_names[@]}" --tune_labels "data/${valid_set}/utt2attrs" \
-            --apply "${_apply[@]}" --out_dir "${_dir}" > "${_dir}/fuse.log" 2>&1 || { cat "${_dir}/fuse.log"; exit 1; }
+        log "Stage 14: per-attribute interpolation of ${attribute_fusion_systems}, tuned on ${valid_set}: ${expdir}/fusion_attributes"
+        fuse "${expdir}/fusion_attributes" attribute_predictions utt2attrs "${attribute_fusion_systems}" \
+            --method interpolation --task attributes
     fi
 fi
 
@@ -675,7 +667,7 @@ if [ ${stage} -le 15 ] && [ ${stop_stage} -ge 15 ]; then
     while IFS= read -r sys; do
         for dset in ${eval_sets}; do
             ${python} -m voxrecipes.bin.evaluate_attributes \
-                --predictions "${expdir}/${sys}/${dset}/attributes.txt" \
+                --predictions "$(attribute_predictions "${sys}" "${dset}")" \
                 --labels "data/${dset}/utt2attrs" \
                 --num_bootstrap "${num_bootstrap}" \
                 --seed "${eval_seed}" \
@@ -714,7 +706,7 @@ if [ ${stage} -le 16 ] && [ ${stop_stage} -ge 16 ]; then
         _singles=(); for sys in ${attribute_fusion_systems}; do _singles+=("$(attribute_name "${sys}")"); done
         entries+=(--fusion_weights "$(attribute_name fusion_attributes)=${expdir}/fusion_attributes/weights.json"
                   --fusion_check "$(attribute_name fusion_attributes)=$(IFS=,; echo "${_singles[*]}")"
-                  --modality_check "$(attribute_name "text_${first_text_model}_attributes")=$(attribute_name "${attrftdir#"${expdir}"/}")")
+                  --modality_check "$(attribute_name "text_${first_text_model}_attributes")=$(attribute_name "${attrft_system}")")
     fi
     [ -n "${_fusion_methods}${attribute_fusion_systems}" ] && [ -n "${_check_sets}" ] && \
         entries+=(--check_sets ${_check_sets})
@@ -734,7 +726,7 @@ if [ ${stage} -le 17 ] && [ ${stop_stage} -ge 17 ] && [ -n "${submission_sets}" 
             --data "data/${dset}" --out "${_out}/categories.csv"
         if ${attributes}; then
             ${python} -m voxrecipes.bin.write_submission --task attributes \
-                --posteriors "${expdir}/${attribute_submission_system}/${dset}/attributes.txt" \
+                --posteriors "$(attribute_predictions "${attribute_submission_system}" "${dset}")" \
                 --data "data/${dset}" --out "${_out}/attributes.csv"
         fi
         log "  ${dset}: $(ls "${_out}"/*.csv | tr '\n' ' ')"

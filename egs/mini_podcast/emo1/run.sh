@@ -4,7 +4,8 @@
 # and noises and room impulse responses generated in the MUSAN / RIRS_NOISES layouts.
 # Runs end to end on 2 CPU cores in minutes. `./run.sh --embedding_type stats` runs
 # the log-mel statistics baseline instead (no neural model, no attributes).
-# The text side trains tiny LLaMA and RoBERTa-style classifiers on the corpus's own
+# The text side trains a tiny LLaMA (LoRA) and, in RoBERTa's place, a packaged MiniLM
+# encoder (fully finetuned) on the corpus's own
 # transcripts (every set has them, so the ASR stage copies them), then fuses text and
 # speech posteriors tuned on Dev_bal.
 set -euo pipefail
