@@ -1,7 +1,7 @@
 """Generate the mini MSP-Podcast corpus (release layout) with espeak-ng and sox.
 
-Usage: python -m voxrecipes.bin.generate_mini_podcast --out_dir DIR [--seed 0] [--num_speakers 16]
-       [--utts_per_speaker 56] [--nj 2]
+Usage: python -m voxrecipes.bin.generate_mini_podcast --out_dir DIR [--seed 0] [--num_speakers 48]
+       [--utts_per_speaker 19] [--nj 2]
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ def get_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out_dir", required=True, help="corpus root to create (replaced as a whole)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same corpus")
-    parser.add_argument("--num_speakers", type=int, default=16, help="number of speakers (espeak-ng voices), >= 5")
-    parser.add_argument("--utts_per_speaker", type=int, default=56, help="segments per speaker")
+    parser.add_argument("--num_speakers", type=int, default=48, help="number of speakers (espeak-ng voices), >= 5")
+    parser.add_argument("--utts_per_speaker", type=int, default=19, help="segments per speaker")
     parser.add_argument("--nj", type=int, default=2, help="parallel synthesis jobs")
     return parser
 

@@ -323,7 +323,7 @@ def _synthesize_job(job: tuple[Utterance, Path, float, float]) -> tuple[str, flo
         text = text[:cut].rstrip(",") + "."
 
 
-def generate(out_dir: str | Path, *, seed: int = 0, num_speakers: int = 16, utts_per_speaker: int = 56,
+def generate(out_dir: str | Path, *, seed: int = 0, num_speakers: int = 48, utts_per_speaker: int = 19,
              nj: int = 2, min_duration: float = 1.5, max_duration: float = 6.0) -> dict:
     """Write the mini MSP-Podcast corpus to ``out_dir`` (atomically); return its statistics."""
     check_tools()

@@ -15,11 +15,11 @@ log() {
 . ./db.sh
 
 python=python3
-dev_bal_per_class=10   # Utterances per class in Dev_bal (the mini corpus has 6-38 per class).
+dev_bal_per_class=10   # Utterances per class in Dev_bal (the mini corpus has 8-45 per class).
 dev_bal_seed=0         # Seed of the Dev_bal draw.
 seed=0                 # Seed of the generated corpus.
-num_speakers=16        # Voices (speakers) in the generated corpus.
-utts_per_speaker=56    # Utterances per voice.
+num_speakers=48        # Voices (speakers) in the generated corpus: 24 train, 9 dev, 6+6 test, 3 test3.
+utts_per_speaker=19    # Utterances per voice.
 nj=2                   # Parallel espeak-ng/sox processes.
 help_message="Usage: $0 [--seed N] [--num_speakers N] [--utts_per_speaker N] [--nj N] [--dev_bal_per_class N]"
 . utils/parse_options.sh
