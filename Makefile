@@ -15,7 +15,7 @@ demo: setup
 	cd $(DEMO_RECIPE) && ./run.sh   # its last stage prints RESULTS.md
 
 test: setup
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider --durations=10 tests
 
 lint: setup
 	$(VENV)/bin/ruff check .

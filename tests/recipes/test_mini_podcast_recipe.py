@@ -21,11 +21,11 @@ RECIPE = ROOT / "egs" / "mini_podcast" / "emo1"
 CLASSES = "A S H U F D C N".split()
 # Chance macro-F1 over 8 classes is 0.125. The stats-embedding backend reaches about
 # 0.3-0.4 on Test1 (speakers unseen in training); the tiny Wav2Vec2-BERT trained from
-# random weights in two minutes, whose per-utterance feature normalisation removes the
-# loudness cue of the generated corpus, reaches less (see the recipe's RESULTS.md).
+# random weights in three minutes reached a mean over the four sets of 0.39 (LDA/LR),
+# 0.40 (with the balanced prior) and 0.32 (PLDA) in the reference run (RESULTS.md).
 STATS_MACRO_F1_FLOOR = 0.25
 CHANCE_MACRO_F1 = 1 / len(CLASSES)
-W2VBERT_MEAN_MACRO_F1_FLOOR = 0.19  # mean over the four evaluation sets
+W2VBERT_MEAN_MACRO_F1_FLOOR = 0.27  # mean over the four evaluation sets
 # Arousal follows speed and loudness in the generated corpus: audio must predict it.
 AROUSAL_CCC_FLOOR = 0.2
 # The transcripts carry category-flavoured adjectives and valence-bearing words.
