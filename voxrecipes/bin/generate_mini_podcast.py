@@ -1,7 +1,7 @@
 """Generate the mini MSP-Podcast corpus (release layout) with espeak-ng and sox.
 
-Usage: python -m voxrecipes.bin.generate_mini_podcast --out_dir DIR [--seed 0] [--num_speakers 48]
-       [--utts_per_speaker 19] [--nj 2]
+Usage: python -m voxrecipes.bin.generate_mini_podcast --out_dir DIR [--seed 0] [--num_speakers N]
+       [--utts_per_speaker N] [--nj 2]
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ def get_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out_dir", required=True, help="corpus root to create (replaced as a whole)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same corpus")
-    parser.add_argument("--num_speakers", type=int, default=48, help="number of speakers (espeak-ng voices), >= 5")
-    parser.add_argument("--utts_per_speaker", type=int, default=19, help="segments per speaker")
+    parser.add_argument("--num_speakers", type=int, default=mini_podcast.DEFAULT_NUM_SPEAKERS,
+                        help="number of speakers (espeak-ng voices), >= 5")
+    parser.add_argument("--utts_per_speaker", type=int, default=mini_podcast.DEFAULT_UTTS_PER_SPEAKER,
+                        help="segments per speaker")
     parser.add_argument("--nj", type=int, default=2, help="parallel synthesis jobs")
     return parser
 

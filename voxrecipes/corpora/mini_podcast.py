@@ -69,6 +69,10 @@ CLASS_SHARES = {"N": 0.27, "H": 0.17, "A": 0.11, "S": 0.10, "C": 0.07, "U": 0.06
                 "O": 0.05, "X": 0.05}
 # Fractions of speakers per split (Test3 takes the rest, every split at least one speaker).
 SPLIT_SPEAKER_FRACTIONS = {"Development": 0.1875, "Test1": 0.125, "Test2": 0.125, "Test3": 0.0625}
+# Default size: many voices with few utterances each, so that 24 training speakers (not 8 of
+# 16 x 56) let an audio model generalise to unseen voices; about the same total duration.
+DEFAULT_NUM_SPEAKERS = 48
+DEFAULT_UTTS_PER_SPEAKER = 19
 
 # Prosody profile per primary category: (speed wpm, pitch 0-99, amplitude 0-200, word gap).
 PROFILES = {
@@ -323,7 +327,8 @@ def _synthesize_job(job: tuple[Utterance, Path, float, float]) -> tuple[str, flo
         text = text[:cut].rstrip(",") + "."
 
 
-def generate(out_dir: str | Path, *, seed: int = 0, num_speakers: int = 48, utts_per_speaker: int = 19,
+def generate(out_dir: str | Path, *, seed: int = 0, num_speakers: int = DEFAULT_NUM_SPEAKERS,
+             utts_per_speaker: int = DEFAULT_UTTS_PER_SPEAKER,
              nj: int = 2, min_duration: float = 1.5, max_duration: float = 6.0) -> dict:
     """Write the mini MSP-Podcast corpus to ``out_dir`` (atomically); return its statistics."""
     check_tools()

@@ -610,9 +610,10 @@ def _load_fusion_weights(specs: Sequence[str], category: Sequence[Entry],
 
 
 def _check_sets(check_sets: Sequence[str]) -> list[str]:
-    if not check_sets or not all(s.strip() for s in check_sets):
+    names = _distinct(check_sets, "--check_sets")
+    if not names or not all(names):
         raise ConfigError("--check_sets needs at least one set name")
-    return _distinct(check_sets, "--check_sets")
+    return names
 
 
 def make_emotion_results(title: str, out: str | os.PathLike, *, category: Sequence[str] = (),
