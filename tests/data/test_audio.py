@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from voxrecipes.data import audio as audio_module
 from voxrecipes.data.audio import SAMPLE_RATE, iter_audio, load_audio, read_wav_scp_entry
@@ -125,3 +126,37 @@ def test_compute_utt2dur_missing_audio(tmp_path):
     with pytest.raises(DataError, match=r"wav.scp:1: audio file not found"):
         compute_utt2dur(tmp_path / "d")
     assert not (tmp_path / "d" / "utt2dur").exists()
+
+
+def _float_wav(path, bad_value, bad_at=100, frames=1600, rate=16000):
+    """A float32 wav whose sample ``bad_at`` is ``bad_value`` (NaN or inf); soundfile stores it as written."""
+    data = np.linspace(-0.5, 0.5, frames, dtype=np.float32)
+    data[bad_at] = bad_value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), data, rate, subtype="FLOAT")
+    assert not np.isfinite(sf.read(str(path), dtype="float32")[0][bad_at])  # the value survived the round trip
+    return path
+
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
+def test_non_finite_samples_are_rejected_for_paths_and_pipes(tmp_path, bad_value):
+    path = _float_wav(tmp_path / "bad.wav", bad_value, bad_at=123)
+    for value in (str(path), f"cat {path} |"):
+        with pytest.raises(DataError) as err:
+            read_wav_scp_entry(value, path_for_errors="data/x/wav.scp", lineno=4)
+        msg = str(err.value)
+        assert msg.startswith("data/x/wav.scp:4: ") and "non-finite" in msg and "sample 123" in msg, msg
+
+
+def test_non_finite_samples_in_segments_and_utt2dur(tmp_path, wav_factory):
+    good, _ = wav_factory("good.wav", 0.5)
+    bad = _float_wav(tmp_path / "wav" / "bad.wav", np.nan, bad_at=16000 * 3 // 4, frames=16000)
+    write_data_dir(tmp_path / "s", wav_scp={"a": str(good), "b": str(bad)},
+                   segments={"a-0": ("a", 0.0, 0.3), "b-0": ("b", 0.0, 0.5), "b-1": ("b", 0.5, 1.0)},
+                   utt2spk={"a-0": "s", "b-0": "s", "b-1": "s"})
+    with pytest.raises(DataError) as err:
+        list(iter_audio(tmp_path / "s"))
+    assert str(err.value).startswith(f"{tmp_path / 's' / 'wav.scp'}:2: ") and "non-finite" in str(err.value)
+    write_data_dir(tmp_path / "d", wav_scp={"a": str(good), "b": f"cat {bad} |"}, utt2spk={"a": "s", "b": "s"})
+    with pytest.raises(DataError, match=r"wav.scp:2: .*non-finite"):
+        compute_utt2dur(tmp_path / "d")  # a pipe is decoded for its duration, so it is checked too

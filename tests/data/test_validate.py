@@ -143,3 +143,16 @@ def test_check_audio_segment_after_end(tmp_path, wav_factory):
     with pytest.raises(DataError) as err:
         validate_data_dir(root, check_audio=True)
     assert_error(err, root / "segments", 2, "starts at 1.2 s, after the end of recording 'r1'")
+
+
+@pytest.mark.parametrize("subtype", ["FLOAT", "DOUBLE"])
+def test_check_audio_non_finite_samples(tmp_path, wav_factory, subtype):
+    good, _ = wav_factory("good.wav", 0.1)
+    data = np.zeros(5000, dtype=np.float64)
+    data[4321] = np.nan  # beyond the first block a cheap header check would read
+    bad = tmp_path / "wav" / "nan.wav"
+    sf.write(str(bad), data, 16000, subtype=subtype)
+    root = write_dir(tmp_path / "d", {"wav.scp": f"u1 {good}\nu2 {good}\nu3 {bad}\n"})
+    with pytest.raises(DataError) as err:
+        validate_data_dir(root, check_audio=True)
+    assert_error(err, root / "wav.scp", 3, "non-finite sample (NaN or inf) at sample 4321")

@@ -4,6 +4,8 @@ A wav.scp value is either a path soundfile can open, or a shell command ending i
 ``|`` that writes a wav file to stdout (``sox in.flac -t wav - |``), as in Kaldi.
 Audio comes back as float32 mono at the requested sample rate; every failure is a
 :class:`~voxrecipes.errors.DataError` that names wav.scp (or segments) and the line.
+Float wav files can hold NaN or inf samples, which a 16-bit dump would turn into
+full-scale clicks and a model into NaN losses: every decode rejects them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from voxrecipes.errors import DataError
 SAMPLE_RATE = 16000
 #: How much of a failing command's stderr goes into the error message.
 STDERR_TAIL_CHARS = 500
+#: soundfile subtypes that store samples as floats, the only ones that can hold NaN or inf.
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
+#: Frames read at a time when a float file is scanned for non-finite samples.
+SCAN_BLOCK_FRAMES = 1 << 16
 
 
 def is_pipe(value: str) -> bool:
@@ -35,12 +41,48 @@ def _to_mono(samples: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(samples, dtype=np.float32)
 
 
+def first_non_finite(samples: np.ndarray) -> int | None:
+    """Index of the first frame (row of a ``frames x channels`` array) holding NaN or inf, or ``None``."""
+    finite = np.isfinite(samples)
+    if finite.all():
+        return None
+    bad_frames = ~finite.all(axis=1) if finite.ndim == 2 else ~finite
+    return int(np.argmax(bad_frames))
+
+
+def non_finite_message(frame: int, rate: int, source: str) -> str:
+    """The reason text of a non-finite sample error (shared by every reader, so messages agree)."""
+    return f"non-finite sample (NaN or inf) at sample {frame} ({frame / rate:.3f} s) of {source}"
+
+
+def scan_file_non_finite(path: str | os.PathLike) -> tuple[int, int] | None:
+    """``(frame, sample rate)`` of the first NaN/inf sample of an audio file, or ``None``.
+
+    Only float subtypes (:data:`FLOAT_SUBTYPES`) can hold such values; other files are
+    not decoded. The file is read in blocks, so long recordings need little memory.
+    Decoding errors propagate (callers report them with their own file and line).
+    """
+    import soundfile as sf
+
+    with sf.SoundFile(os.fspath(path)) as handle:
+        if handle.subtype not in FLOAT_SUBTYPES:
+            return None
+        offset = 0
+        for block in handle.blocks(blocksize=SCAN_BLOCK_FRAMES, dtype="float64", always_2d=True):
+            bad = first_non_finite(block)
+            if bad is not None:
+                return offset + bad, int(handle.samplerate)
+            offset += len(block)
+    return None
+
+
 def read_wav_scp_entry(value: str, *, path_for_errors: str | os.PathLike | None = None,
                        lineno: int | None = None) -> tuple[np.ndarray, int]:
     """Decode one wav.scp value into ``(float32 mono samples, sample rate)``.
 
     A pipe is run with ``bash -o pipefail``; a non-zero exit or output that is not
-    audio raises :class:`DataError` with the tail of the command's stderr.
+    audio raises :class:`DataError` with the tail of the command's stderr. A NaN or
+    inf sample is a :class:`DataError` too.
     """
     import soundfile as sf
 
@@ -64,6 +106,10 @@ def read_wav_scp_entry(value: str, *, path_for_errors: str | os.PathLike | None 
             samples, rate = sf.read(value, dtype="float32", always_2d=True)
         except Exception as err:  # noqa: BLE001
             raise DataError(path_for_errors, lineno, f"cannot read audio file {value}: {err}") from None
+    bad = first_non_finite(samples)
+    if bad is not None:
+        source = f"the output of '{value[:-1].strip()}'" if is_pipe(value) else value
+        raise DataError(path_for_errors, lineno, non_finite_message(bad, int(rate), source))
     return _to_mono(samples), int(rate)
 
 

@@ -137,11 +137,13 @@ def check_classes(dd: DataDir, classes: Sequence[str]) -> None:
 def check_audio_files(dd: DataDir) -> None:
     """Open every plain-path wav.scp entry (pipes are not run): it must exist, decode and be non-empty.
 
-    With segments, a segment must start inside its recording.
+    A float file (the only kind that can hold NaN or inf) is read in full and must have
+    finite samples only; integer PCM files are only opened. With segments, a segment
+    must start inside its recording.
     """
     import soundfile as sf
 
-    from voxrecipes.data.audio import is_pipe
+    from voxrecipes.data.audio import is_pipe, non_finite_message, scan_file_non_finite
 
     durations: dict[str, float] = {}
     wav_path = dd.file_path("wav.scp")
@@ -156,10 +158,13 @@ def check_audio_files(dd: DataDir) -> None:
             info = sf.info(value)
             with sf.SoundFile(value) as handle:
                 handle.read(frames=min(1024, max(info.frames, 1)), dtype="float32")
+            non_finite = scan_file_non_finite(value)
         except Exception as err:  # noqa: BLE001 - libsndfile raises several types
             raise DataError(wav_path, line, f"cannot read audio file of '{rec}' ({value}): {err}") from None
         if info.frames <= 0:
             raise DataError(wav_path, line, f"audio file of '{rec}' has zero length: {value}")
+        if non_finite is not None:
+            raise DataError(wav_path, line, non_finite_message(*non_finite, f"the audio file of '{rec}' ({value})"))
         durations[rec] = info.frames / info.samplerate
     if dd.segments is not None:
         for utt in sort_keys(dd.segments):
