@@ -13,7 +13,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Check a data directory against Kaldi's rules and ours "
                                                  "(sorted unique keys, files that agree, label files).")
     parser.add_argument("data_dir", help="the data directory")
-    parser.add_argument("--check_audio", action="store_true", help="also open every wav.scp entry that is a path (float files are read in full: no NaN or inf)")
+    parser.add_argument("--check_audio", action="store_true",
+                        help="also open every wav.scp entry that is a path (float files are read in full: "
+                             "no NaN or inf)")
     parser.add_argument("--classes", nargs="+", default=None, help="allowed names in utt2labels/utt2category")
     parser.add_argument("--require", nargs="+", default=[], help="optional files that must be present (text ...)")
     return parser
