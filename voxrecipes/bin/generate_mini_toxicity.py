@@ -23,10 +23,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num_utts", type=int, default=400, help="utterances over all languages and splits")
     parser.add_argument("--nj", type=int, default=2, help="parallel synthesis jobs")
     parser.add_argument("--phrases_per_class", type=int, default=None,
-                        help="trigger phrases per class and language (default: all 4)")
+                        help="trigger phrases per class and language (default: all 6)")
     parser.add_argument("--mark_triggers", action="store_true",
-                        help="speak trigger sentences with their class's pitch and speed (a cue a tiny model "
-                             "trained from scratch can learn in minutes)")
+                        help="speak trigger sentences with their class's pitch, speed and voice variant (an acoustic "
+                             "shortcut a tiny model trained from scratch learns in minutes; off: words only)")
     return parser
 
 

