@@ -77,3 +77,27 @@ def test_in_process_commands(data_dir, tmp_path, capsys):
     assert out[-2] == f"{tmp_path / 'ab'}: 4 utterances from 2 directories (files: wav.scp spk2utt utt2spk text " \
                       "utt2lang utt2dur utt2labels utt2category utt2attrs)"
     assert out[-1] == f"{tmp_path / 'ab' / 'split2'}: 2 parts"
+
+
+def test_non_utf8_text_gives_one_error_line(data_dir, tmp_path):
+    text = (data_dir / "text").read_bytes().replace(b"hello world spkA_u2", b"h\xe9llo")
+    (data_dir / "text").write_bytes(text)
+    proc = subprocess.run([sys.executable, "-m", "voxrecipes.bin.validate_data_dir", str(data_dir)],
+                          capture_output=True, text=True, env=_env(), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "UnicodeDecodeError" not in proc.stderr
+    assert proc.stderr.splitlines()[-1] == f"ERROR: {data_dir}/text:2: not valid UTF-8 (byte 0xe9 at column 10)"
+
+
+def test_filter_scp_non_utf8_and_bom(tmp_path):
+    from voxrecipes.bin.filter_scp import filter_lines
+
+    ids, table = tmp_path / "ids", tmp_path / "table"
+    ids.write_bytes(b"\xef\xbb\xbfa\nc\n")
+    table.write_bytes(b"\xef\xbb\xbfa 1\nb 2\nc 3\r\n")
+    assert filter_lines(ids, table) == ["a 1", "c 3"]
+    table.write_bytes(b"a 1\nb \xff\nc 3\n")
+    proc = subprocess.run([sys.executable, "-m", "voxrecipes.bin.filter_scp", str(ids), str(table)],
+                          capture_output=True, text=True, env=_env(), cwd=tmp_path)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.splitlines()[-1] == f"ERROR: {table}:2: not valid UTF-8 (byte 0xff at column 3)"

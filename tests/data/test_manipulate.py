@@ -8,7 +8,7 @@ import time
 import pytest
 
 from voxrecipes.data.datadir import DataDir, write_data_dir
-from voxrecipes.data.manipulate import combine_data_dirs, fix_data_dir, split_data_dir, subset_data_dir
+from voxrecipes.data.manipulate import combine_data_dirs, fix_data_dir, read_id_list, split_data_dir, subset_data_dir
 from voxrecipes.data.validate import validate_data_dir
 from voxrecipes.errors import ConfigError, DataError
 
@@ -99,7 +99,60 @@ def test_split_balanced_and_reused(tmp_path):
     future = time.time() + 5
     os.utime(src / "utt2spk", (future, future))
     split_data_dir(src, 3)
-    assert (parts[0] / "utt2spk").stat().st_mtime_ns != stamp  # redone: source newer
+    assert (parts[0] / "utt2spk").stat().st_mtime_ns == stamp  # a touched but unchanged source: still reused
+
+
+def _old_mtime(path, seconds=1_000_000_000):
+    os.utime(path, (seconds, seconds))
+
+
+def test_split_redone_when_content_changes_with_an_old_mtime(tmp_path):
+    """rsync -a / cp -p keep old mtimes: a changed or removed source file must still make a new split."""
+    src = make_dir(tmp_path / "src")
+    parts = split_data_dir(src, 2)
+    assert DataDir.load(parts[0]).text["s0_u0"] == "words of s0_u0"
+    new_text = (src / "text").read_text().replace("words of s0_u0", "other words")
+    (src / "text").write_text(new_text)
+    _old_mtime(src / "text")  # as cp -p of an older file would leave it
+    split_data_dir(src, 2)
+    assert DataDir.load(parts[0]).text["s0_u0"] == "other words"
+    (src / "utt2lang").unlink()
+    split_data_dir(src, 2)
+    assert not (parts[0] / "utt2lang").exists() and not (parts[1] / "utt2lang").exists()
+    validate_data_dir(parts[0])
+
+
+def test_split_redone_when_a_part_was_damaged(tmp_path):
+    src = make_dir(tmp_path / "src")
+    parts = split_data_dir(src, 2)
+    (parts[1] / "text").unlink()
+    split_data_dir(src, 2)
+    assert (parts[1] / "text").is_file()
+    (parts[0] / "utt2spk").write_text("s0_u0 s0\n")  # a hand edit of a part
+    split_data_dir(src, 2)
+    assert len(DataDir.load(parts[0]).utt2spk) == 4
+
+
+def test_fix_keeps_every_utterance_of_files_with_a_bom(tmp_path):
+    root = make_dir(tmp_path / "d")
+    for name in ("text", "utt2spk"):
+        (root / name).write_bytes(b"\xef\xbb\xbf" + (root / name).read_bytes())
+    validate_data_dir(root)  # no "keys not sorted" for the first key
+    assert fix_data_dir(root) == (7, 0)
+    assert (root / "text").read_bytes().startswith(b"s0_u0 words of s0_u0\n")
+    assert (root / "utt2spk").read_bytes().startswith(b"s0_u0 s0\n")
+
+
+def test_id_list_with_bom_and_non_utf8(tmp_path):
+    src = make_dir(tmp_path / "src")
+    ulist = tmp_path / "list"
+    ulist.write_bytes(b"\xef\xbb\xbfs0_u3\ns2_u0\n")
+    assert read_id_list(ulist) == ["s0_u3", "s2_u0"]
+    sub = subset_data_dir(src, tmp_path / "a", utts=read_id_list(ulist))
+    assert sub.utts == ["s0_u3", "s2_u0"]
+    ulist.write_bytes(b"s0_u3\ns2_\xe40\n")
+    with pytest.raises(DataError, match=r"list:2: not valid UTF-8 \(byte 0xe4 at column 4\)"):
+        read_id_list(ulist)
 
 
 def test_split_per_speaker(tmp_path):

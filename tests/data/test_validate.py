@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from voxrecipes.data.datadir import DataDir
 from voxrecipes.data.validate import validate_data_dir
 from voxrecipes.errors import DataError
 
@@ -156,3 +157,34 @@ def test_check_audio_non_finite_samples(tmp_path, wav_factory, subtype):
     with pytest.raises(DataError) as err:
         validate_data_dir(root, check_audio=True)
     assert_error(err, root / "wav.scp", 3, "non-finite sample (NaN or inf) at sample 4321")
+
+
+@pytest.mark.parametrize("name", ["text", "utt2spk", "wav.scp"])
+def test_utf8_bom_is_accepted(tmp_path, name, caplog):
+    files = {"text": "u1 a b\nu2 c\nu3 d\n"}
+    content = {**BASE, **files}[name]
+    root = write_dir(tmp_path / "d", files)
+    (root / name).write_bytes(b"\xef\xbb\xbf" + content.encode())
+    validate_data_dir(root)
+    dd = DataDir.load(root)
+    assert dd.utts == ["u1", "u2", "u3"] and dd.text["u1"] == "a b"
+    assert any("byte-order mark" in r.getMessage() and name in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("name,content,line,reason", [
+    ("text", b"u1 a b\nu2 caf\xe9\nu3 d\n", 2, "not valid UTF-8 (byte 0xe9 at column 7)"),
+    ("utt2spk", b"u1 s1\nu2 s1\nu3 s\xff2\n", 3, "not valid UTF-8 (byte 0xff at column 5)"),
+])
+def test_non_utf8_bytes_name_file_and_line(tmp_path, name, content, line, reason):
+    root = write_dir(tmp_path / "d", {"text": "u1 a b\nu2 c\nu3 d\n"})
+    (root / name).write_bytes(content)
+    with pytest.raises(DataError) as err:
+        validate_data_dir(root)
+    assert_error(err, root / name, line, reason)
+
+
+def test_carriage_return_inside_a_line(tmp_path):
+    root = write_dir(tmp_path / "d", {"text": "u1 a\rb\nu2 c\r\nu3 d\n"})
+    with pytest.raises(DataError) as err:
+        validate_data_dir(root)
+    assert_error(err, root / "text", 1, "carriage return inside the line")

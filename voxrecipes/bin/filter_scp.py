@@ -13,18 +13,23 @@ import sys
 from pathlib import Path
 
 from voxrecipes.cli import run
+from voxrecipes.data.table import iter_lines
 from voxrecipes.errors import DataError
 
 
 def filter_lines(id_list: Path, table: Path, *, exclude: bool = False, field: int = 1) -> list[str]:
-    """Return TABLE's lines whose ``field``-th token (1-based) is (or, with exclude, is not) listed."""
+    """Return TABLE's lines whose ``field``-th token (1-based) is (or, with exclude, is not) listed.
+
+    Both files are read as UTF-8 lines (a leading BOM skipped, a ``\\r\\n`` ending trimmed);
+    bytes that are not UTF-8 are a :class:`DataError` naming the file and line.
+    """
     if not id_list.is_file():
         raise DataError(id_list, None, "id list not found")
     if not table.is_file():
         raise DataError(table, None, "table not found")
-    ids = {line.split()[0] for line in id_list.read_text(encoding="utf-8").splitlines() if line.strip()}
+    ids = {line.split()[0] for _, line in iter_lines(id_list) if line.strip()}
     kept = []
-    for lineno, line in enumerate(table.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in iter_lines(table):
         tokens = line.split()
         if len(tokens) < field:
             raise DataError(table, lineno, f"fewer than {field} fields")

@@ -13,6 +13,8 @@ Outputs are validated before they are written, and written atomically.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import random as random_module
@@ -21,13 +23,15 @@ from pathlib import Path
 from typing import NamedTuple
 
 from voxrecipes.data.datadir import DATA_FILES, OPTIONAL_PER_UTT_FILES, DataDir, sort_keys
+from voxrecipes.data.table import iter_lines
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_dir, atomic_write
 
 logger = logging.getLogger(__name__)
 
-#: File inside ``split<N>/`` recording how it was split ("utt" or "spk").
-SPLIT_MODE_FILE = ".split_mode"
+#: File inside ``split<N>/`` recording how it was split ("utt" or "spk") and the sha256 of every data file
+#: of the source and of the parts, from which a later call decides whether the split is still valid.
+SPLIT_RECORD_FILE = ".split_source.json"
 
 
 class FixResult(NamedTuple):
@@ -77,16 +81,11 @@ def fix_data_dir(src: str | os.PathLike, dst: str | os.PathLike | None = None) -
 
 
 def read_id_list(path: str | os.PathLike) -> list[str]:
-    """First field of every non-empty line of ``path`` (an utterance or speaker list)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, "file not found")
-    ids = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                ids.append(line.split()[0])
-    return ids
+    """First field of every non-empty line of ``path`` (an utterance or speaker list).
+
+    A leading UTF-8 BOM is skipped; bytes that are not UTF-8 are a :class:`DataError` at their line.
+    """
+    return [line.split()[0] for _, line in iter_lines(path) if line.strip()]
 
 
 def subset_data_dir(src: str | os.PathLike, dst: str | os.PathLike, *, utts: Iterable[str] | None = None,
@@ -160,28 +159,52 @@ def _balanced_groups(dd: DataDir, num_splits: int, per_speaker: bool) -> list[li
     return groups
 
 
-def _split_up_to_date(src: Path, out: Path, parts: list[Path], mode: str) -> bool:
-    mode_file = out / SPLIT_MODE_FILE
-    if not mode_file.is_file() or mode_file.read_text(encoding="utf-8").strip() != mode:
-        return False
+def _file_digests(directory: Path, prefix: str = "") -> dict[str, str]:
+    """``prefix + name -> sha256`` of every data file present in ``directory``."""
+    digests = {}
     for name in DATA_FILES:
-        source = src / name
-        if not source.is_file():
-            continue
-        newest = source.stat().st_mtime_ns
-        for part in parts:
-            target = part / name
-            if not target.is_file() or target.stat().st_mtime_ns < newest:
-                return False
-    return True
+        file = directory / name
+        if file.is_file():
+            with open(file, "rb") as handle:
+                digests[prefix + name] = hashlib.file_digest(handle, "sha256").hexdigest()
+    return digests
+
+
+def _parts_digests(out: Path, num_splits: int) -> dict[str, str]:
+    digests: dict[str, str] = {}
+    for i in range(1, num_splits + 1):
+        digests.update(_file_digests(out / str(i), prefix=f"{i}/"))
+    return digests
+
+
+def _split_record(mode: str, source: dict[str, str], parts: dict[str, str]) -> str:
+    return json.dumps({"mode": mode, "source": source, "parts": parts}, indent=1, sort_keys=True) + "\n"
+
+
+def _split_up_to_date(out: Path, num_splits: int, mode: str, source: dict[str, str]) -> bool:
+    """Whether ``out`` was split the same way from data files with these contents, and is intact.
+
+    Freshness is decided from content (sha256 of every data file of the source and of
+    the parts), not from mtimes: ``rsync -a`` or ``cp -p`` bring changed files with old
+    mtimes, and a removed source file leaves nothing newer behind.
+    """
+    record = out / SPLIT_RECORD_FILE
+    if not record.is_file():
+        return False
+    try:
+        want = json.loads(record.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return want == json.loads(_split_record(mode, source, _parts_digests(out, num_splits)))
 
 
 def split_data_dir(src: str | os.PathLike, num_splits: int, *, per_speaker: bool = False) -> list[Path]:
     """Write ``src/split<N>/<1..N>`` and return those paths (Kaldi's ``splitN/JOB`` layout).
 
     Parts differ in size by at most one utterance (``per_speaker``: speakers are
-    distributed largest first onto the smallest part). A split that is newer than
-    every data file of ``src`` and made the same way is reused as it is.
+    distributed largest first onto the smallest part). A split made the same way from
+    data files with the same content (checksums in ``splitN/.split_source.json``), whose
+    parts are unchanged, is reused as it is; anything else is split again.
     """
     src = Path(src)
     if num_splits < 1:
@@ -189,16 +212,17 @@ def split_data_dir(src: str | os.PathLike, num_splits: int, *, per_speaker: bool
     out = src / f"split{num_splits}"
     parts = [out / str(i) for i in range(1, num_splits + 1)]
     mode = "spk" if per_speaker else "utt"
-    if _split_up_to_date(src, out, parts, mode):
-        logger.info("%s is up to date; reusing it", out)
+    source = _file_digests(src)  # before reading: a change made meanwhile makes the next run split again
+    if _split_up_to_date(out, num_splits, mode, source):
+        logger.info("%s is up to date (same source content); reusing it", out)
         return parts
     dd = DataDir.load(src)
     groups = _balanced_groups(dd, num_splits, per_speaker)
     with atomic_dir(out) as tmp:
         for i, group in enumerate(groups, start=1):
             dd.select(group).write(tmp / str(i), replace=True)
-        with atomic_write(tmp / SPLIT_MODE_FILE) as handle:
-            handle.write(mode + "\n")
+        with atomic_write(tmp / SPLIT_RECORD_FILE) as handle:
+            handle.write(_split_record(mode, source, _parts_digests(tmp, num_splits)))
     logger.info("%s: %d parts of %d-%d utterances", out, num_splits, min(map(len, groups)), max(map(len, groups)))
     return parts
 

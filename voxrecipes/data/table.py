@@ -4,21 +4,82 @@ A table file holds ``<key> <value>`` lines: the key is the first whitespace-free
 token, the value the rest of the line. Kaldi requires keys that are unique and
 sorted in the C locale (byte order); :func:`read_table` checks both and names
 the file and line of the first violation.
+
+Files are UTF-8. Bytes that are not (a Latin-1 transcript, a stray binary) are a
+:class:`DataError` at their line rather than a bare ``UnicodeDecodeError``; a UTF-8
+byte-order mark at the start of a file (which some editors write) is skipped, as the
+CSV and manifest readers do, so that it never becomes part of the first key (where it
+would look unsorted and make ``fix_data_dir`` drop that utterance from every file).
 """
 
 from __future__ import annotations
 
+import codecs
+import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from voxrecipes.errors import DataError
 from voxrecipes.fileio import atomic_write
 
+logger = logging.getLogger(__name__)
+
+UTF8_BOM = codecs.BOM_UTF8
+
 
 def c_sort_key(key: str) -> bytes:
     """Sort key that reproduces ``LC_ALL=C sort`` (byte order of UTF-8)."""
     return key.encode("utf-8")
+
+
+def decode_text(data: bytes, path: str | os.PathLike, *, encoding: str = "utf-8", first_line: int = 1,
+                hint: str = "") -> str:
+    """Decode ``data`` (read from ``path``) strictly; a UTF-8 BOM at its start is dropped.
+
+    A byte sequence that is not valid in ``encoding`` is a :class:`DataError` naming the
+    line (counted from ``first_line``), the byte and its column; ``hint`` is appended
+    to the reason (e.g. the option that selects another encoding).
+    """
+    if first_line == 1 and codecs.lookup(encoding).name == "utf-8" and data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM):]
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = first_line + data.count(b"\n", 0, err.start)
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        name = "UTF-8" if codecs.lookup(encoding).name == "utf-8" else encoding
+        raise DataError(path, line, f"not valid {name} (byte 0x{data[err.start]:02x} at column {column}){hint}") \
+            from None
+
+
+def read_text(path: str | os.PathLike, *, encoding: str = "utf-8", hint: str = "") -> str:
+    """The whole of ``path`` decoded by :func:`decode_text` (missing file: :class:`DataError`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, None, "file not found")
+    return decode_text(path.read_bytes(), path, encoding=encoding, hint=hint)
+
+
+def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """Yield ``(1-based line, text)`` of a UTF-8 file split at ``\\n`` only, line ends removed.
+
+    A ``\\r\\n`` ending loses its ``\\r``; a leading BOM is skipped; invalid UTF-8 is a
+    :class:`DataError` at its line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, None, "file not found")
+    with open(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            if raw.endswith(b"\n"):
+                raw = raw[:-1]
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            if lineno == 1 and raw.startswith(UTF8_BOM):
+                logger.warning("%s: starts with a UTF-8 byte-order mark, which is ignored "
+                               "(utils/fix_data_dir.sh rewrites a data directory without it)", path)
+            yield lineno, decode_text(raw, path, first_line=lineno)
 
 
 def read_table(path: str | os.PathLike, *, check_sorted: bool = True,
@@ -34,26 +95,26 @@ def read_table(path: str | os.PathLike, *, check_sorted: bool = True,
         raise DataError(path, None, "file not found")
     table: dict[str, str] = {}
     previous: bytes | None = None
-    with open(path, encoding="utf-8") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                raise DataError(path, lineno, "empty line")
-            if line != line.strip():
-                raise DataError(path, lineno, "leading or trailing whitespace")
-            parts = line.split(maxsplit=1)
-            key = parts[0]
-            value = parts[1] if len(parts) > 1 else ""
-            if not value and not allow_empty_value:
-                raise DataError(path, lineno, f"key '{key}' has no value")
-            if key in table:
-                raise DataError(path, lineno, f"duplicate key '{key}'")
-            sort_key = c_sort_key(key)
-            if check_sorted and previous is not None and sort_key < previous:
-                raise DataError(path, lineno, f"keys not sorted (C locale): '{key}' after a larger key; "
-                                              "run utils/fix_data_dir.sh")
-            previous = sort_key
-            table[key] = value
+    for lineno, line in iter_lines(path):
+        if not line.strip():
+            raise DataError(path, lineno, "empty line")
+        if line != line.strip():
+            raise DataError(path, lineno, "leading or trailing whitespace")
+        if "\r" in line:
+            raise DataError(path, lineno, "carriage return inside the line (lines end with \\n)")
+        parts = line.split(maxsplit=1)
+        key = parts[0]
+        value = parts[1] if len(parts) > 1 else ""
+        if not value and not allow_empty_value:
+            raise DataError(path, lineno, f"key '{key}' has no value")
+        if key in table:
+            raise DataError(path, lineno, f"duplicate key '{key}'")
+        sort_key = c_sort_key(key)
+        if check_sorted and previous is not None and sort_key < previous:
+            raise DataError(path, lineno, f"keys not sorted (C locale): '{key}' after a larger key; "
+                                          "run utils/fix_data_dir.sh")
+        previous = sort_key
+        table[key] = value
     return table
 
 
