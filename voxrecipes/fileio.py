@@ -3,6 +3,10 @@
 Files are written under a temporary name in the same directory and renamed into
 place only when the writer finished without an exception; a directory is built
 under ``<name>.tmp`` and renamed the same way.
+
+``tempfile.mkstemp`` creates files with mode 0600 whatever the umask; the temporary
+file is given the mode ``open()`` would have given it (``0666 & ~umask``), so that on a
+shared cluster colleagues can read dumps, data dirs and metrics as with any other file.
 """
 
 from __future__ import annotations
@@ -15,18 +19,39 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+#: Mode of a new file before the umask is applied (what ``open()`` uses).
+NEW_FILE_MODE = 0o666
+
+
+def current_umask() -> int:
+    """The process umask, read from ``/proc/self/status`` where possible (no change, thread-safe)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: the only portable way to read it is to set it and set it back
+    os.umask(mask)
+    return mask
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open ``path`` for writing through a temporary file renamed on success.
 
     On an exception the temporary file is removed and ``path`` is left as it was.
+    The file gets the mode a plain ``open()`` would give it (the umask applies).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
+        try:
+            os.fchmod(fd, NEW_FILE_MODE & ~current_umask())
+        finally:
+            os.close(fd)
         kwargs = {} if "b" in mode else {"encoding": encoding, "newline": "\n"}
         with open(tmp, mode, **kwargs) as handle:
             yield handle
