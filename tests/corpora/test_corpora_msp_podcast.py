@@ -144,3 +144,120 @@ def test_prepare_cli_on_generated_corpus(tiny_podcast, tmp_path):
     cats = set(DataDir.load(tmp_path / "data" / "train").utt2category.values())
     assert not cats & {"O", "X"}
     shutil.rmtree(tmp_path / "data")
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (relative path -> bytes)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _write_float_wav(path: Path, bad_value: float) -> None:
+    import numpy as np
+    import soundfile
+
+    data = np.full(8000, 0.1, dtype=np.float32)
+    data[4000] = bad_value
+    soundfile.write(str(path), data, 16000, subtype="FLOAT")
+
+
+@pytest.mark.parametrize("bad_value", [float("nan"), float("inf")])
+def test_non_finite_audio_is_rejected(tmp_path, make_wav, bad_value):
+    corpus = fake_corpus(tmp_path / "corpus", make_wav, GOOD)
+    _write_float_wav(corpus / "Audios" / GOOD[2][0], bad_value)
+    with pytest.raises(DataError, match=r"labels_consensus.csv:4: non-finite sample \(NaN or inf\) at sample 4000 "
+                                        r".*MSP-PODCAST_0002_0001.wav"):
+        prepare(corpus, tmp_path / "data")
+    assert not (tmp_path / "data").exists()
+
+
+def _add_transcripts(corpus: Path, texts: dict[str, bytes]) -> None:
+    (corpus / "Transcripts").mkdir(exist_ok=True)
+    for row in GOOD:
+        stem = row[0][:-4]
+        (corpus / "Transcripts" / f"{stem}.txt").write_bytes(texts.get(stem, f"words of {stem}\n".encode()))
+
+
+def test_latin1_transcript_fails_unless_its_encoding_is_given(tmp_path, make_wav):
+    corpus = fake_corpus(tmp_path / "corpus", make_wav, GOOD)
+    _add_transcripts(corpus, {"MSP-PODCAST_0002_0001": "le caf\u00e9 est pr\u00eat\n".encode("latin-1")})
+    bad = corpus / "Transcripts" / "MSP-PODCAST_0002_0001.txt"
+    with pytest.raises(DataError) as err:
+        prepare(corpus, tmp_path / "data")
+    msg = str(err.value)
+    assert msg.startswith(f"{bad}:1: not valid UTF-8") and "0xe9" in msg and "--transcript_encoding" in msg, msg
+    assert not (tmp_path / "data").exists()
+    prepare(corpus, tmp_path / "data", transcript_encoding="latin-1")
+    dev = DataDir.load(tmp_path / "data" / "development")
+    assert dev.text == {"msp0007-MSP-PODCAST_0002_0001": "le caf\u00e9 est pr\u00eat"}
+    assert "\ufffd" not in (tmp_path / "data" / "development" / "text").read_text(encoding="utf-8")
+
+
+def test_unknown_transcript_encoding_is_a_config_error(tmp_path, make_wav):
+    from voxrecipes.errors import ConfigError
+
+    corpus = fake_corpus(tmp_path / "corpus", make_wav, GOOD)
+    with pytest.raises(ConfigError, match="no-such-codec"):
+        prepare(corpus, tmp_path / "data", transcript_encoding="no-such-codec")
+
+
+def test_empty_transcript_gets_the_placeholder_and_a_missing_one_is_an_error(tmp_path, make_wav, caplog):
+    corpus = fake_corpus(tmp_path / "corpus", make_wav, GOOD)
+    _add_transcripts(corpus, {"MSP-PODCAST_0003_0002": b"  \n"})
+    prepare(corpus, tmp_path / "data")
+    test1 = DataDir.load(tmp_path / "data" / "test1")
+    assert test1.text == {"unk-MSP-PODCAST_0003_0001": "words of MSP-PODCAST_0003_0001",
+                          "unk-MSP-PODCAST_0003_0002": "<empty>"}
+    assert any("MSP-PODCAST_0003_0002.txt" in r.getMessage() and "<empty>" in r.getMessage() for r in caplog.records)
+    with pytest.raises(DataError, match="empty transcript"):
+        prepare(corpus, tmp_path / "data2", empty_transcript="")
+    assert not (tmp_path / "data2").exists()
+    os.unlink(corpus / "Transcripts" / "MSP-PODCAST_0003_0001.txt")
+    with pytest.raises(DataError) as err:
+        prepare(corpus, tmp_path / "data3")
+    assert str(err.value).startswith(f"{corpus / 'Transcripts' / 'MSP-PODCAST_0003_0001.txt'}: "), str(err.value)
+    assert "1 of 2 segments of Test1" in str(err.value)
+    assert not (tmp_path / "data3").exists()
+
+
+def test_non_utf8_csv_names_the_line(tmp_path, make_wav):
+    corpus = fake_corpus(tmp_path / "corpus", make_wav, GOOD)
+    csv_path = corpus / "Labels" / "labels_consensus.csv"
+    lines = csv_path.read_bytes().split(b"\n")
+    lines[3] = lines[3].replace(b"Male", b"M\xe4le")
+    csv_path.write_bytes(b"\n".join(lines))
+    with pytest.raises(DataError, match=r"labels_consensus.csv:4: not valid UTF-8"):
+        prepare(corpus, tmp_path / "data")
+
+
+def test_failed_run_leaves_the_previous_output_and_stale_splits_go(tmp_path, make_wav):
+    corpus = fake_corpus(tmp_path / "corpus", make_wav, GOOD)
+    out = tmp_path / "data"
+    (out / "dev_bal").mkdir(parents=True)  # something else in the parent dir stays untouched
+    (out / "dev_bal" / "keep").write_text("x\n")
+    prepare(corpus, out)
+    before = _snapshot(out)
+    # A new CSV version: Test1 rows moved to Test2, and the last split (Test3) has bad audio.
+    rows = [r[:7] + ["Test2" if r[7] == "Test1" else r[7]] for r in GOOD]
+    new = fake_corpus(tmp_path / "corpus2", make_wav, rows)
+    _write_float_wav(new / "Audios" / GOOD[5][0], float("nan"))
+    with pytest.raises(DataError, match="non-finite"):
+        prepare(new, out)
+    assert _snapshot(out) == before  # nothing of the failed run, not even the splits before Test3
+    assert sorted(os.listdir(out)) == ["dev_bal", "development", "test1", "test3", "train"]
+    make_wav(new / "Audios" / GOOD[5][0])
+    counts = prepare(new, out)
+    assert counts == {"train": 2, "development": 1, "test2": 2, "test3": 1}
+    assert sorted(os.listdir(out)) == ["dev_bal", "development", "test2", "test3", "train"]  # test1 is gone
+    assert (out / "dev_bal" / "keep").read_text() == "x\n"
+    assert str(new) in (out / "train" / "wav.scp").read_text()
+
+
+def test_output_is_readable_under_the_umask(tmp_path, make_wav):
+    corpus = fake_corpus(tmp_path / "corpus", make_wav, GOOD)
+    old = os.umask(0o022)
+    try:
+        prepare(corpus, tmp_path / "data", splits=["train"])
+    finally:
+        os.umask(old)
+    assert (tmp_path / "data" / "train" / "wav.scp").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "data" / "train").stat().st_mode & 0o777 == 0o755

@@ -124,3 +124,19 @@ def test_classes_option_restricts_labels(tmp_path, make_wav):
     manifest = write_manifest(tmp_path / "m.tsv", [GOOD_ROW])
     with pytest.raises(DataError, match="unknown label 'Bullying'"):
         prepare(manifest, tmp_path / "data", classes=["Profanity", "No_Violation"])
+
+
+@pytest.mark.parametrize("suffix,line", [(".tsv", 3), (".jsonl", 2)])
+def test_non_utf8_manifest_names_the_line(tmp_path, make_wav, suffix, line):
+    make_wav(tmp_path / "a.wav", 1.0)
+    if suffix == ".tsv":
+        manifest = write_manifest(tmp_path / "m.tsv", [GOOD_ROW, ["u2", "a.wav", "", "", "fr", "caf\u00e9", "Other"]])
+    else:
+        rows = [{"utt_id": u, "audio": "a.wav", "language": "fr", "transcript": t, "labels": ["Other"]}
+                for u, t in (("u1", "salut"), ("u2", "caf\u00e9"))]
+        manifest = tmp_path / "m.jsonl"
+        manifest.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    manifest.write_bytes(manifest.read_bytes().replace("caf\u00e9".encode(), "caf\u00e9".encode("latin-1")))
+    with pytest.raises(DataError, match=rf"m{suffix}:{line}: not valid UTF-8 \(byte 0xe9 at column \d+\)"):
+        prepare(manifest, tmp_path / "data")
+    assert not (tmp_path / "data").exists()

@@ -2,6 +2,11 @@
 
 Usage: python -m voxrecipes.bin.prepare_msp_podcast --corpus_dir DIR --out_dir data
        [--splits train development ...] [--drop_classes O X] [--drop_from train]
+       [--transcript_encoding utf-8] [--empty_transcript '<empty>']
+
+The requested data dirs are built in DIR/.prepare_msp_podcast.tmp and renamed into
+place together only when all of them are complete; a requested split the CSV no
+longer has is removed.
 """
 
 from __future__ import annotations
@@ -25,13 +30,20 @@ def get_parser() -> argparse.ArgumentParser:
                         help="data dirs --drop_classes applies to")
     parser.add_argument("--audio_subdir", default="Audios", help="audio folder under --corpus_dir")
     parser.add_argument("--transcripts_subdir", default="Transcripts", help="transcript folder under --corpus_dir")
+    parser.add_argument("--transcript_encoding", default="utf-8",
+                        help="encoding of the transcript files (e.g. latin-1); bytes invalid in it are an error "
+                             "naming the file and line, never replaced")
+    parser.add_argument("--empty_transcript", default=msp_podcast.EMPTY_TRANSCRIPT,
+                        help="what an empty transcript file becomes in text (the ASR stage's token for an empty "
+                             "hypothesis); '' makes an empty transcript an error")
     return parser
 
 
 def main(args: argparse.Namespace) -> None:
     msp_podcast.prepare(args.corpus_dir, args.out_dir, splits=args.splits, drop_classes=args.drop_classes,
                         drop_from=args.drop_from, audio_subdir=args.audio_subdir,
-                        transcripts_subdir=args.transcripts_subdir)
+                        transcripts_subdir=args.transcripts_subdir, transcript_encoding=args.transcript_encoding,
+                        empty_transcript=args.empty_transcript)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,29 @@ Input (``corpus_dir``)::
     Transcripts/<FileName stem>.txt       optional, one transcript per segment
 
 Output: one data dir per split, ``train development test1 test2 test3``, each with
-``wav.scp`` (absolute paths), ``utt2spk``/``spk2utt``, ``utt2dur``, ``text`` when every
-segment of the split has a non-empty transcript, and for labelled splits
-``utt2category`` (EmoClass code) and ``utt2attrs`` (``valence arousal dominance``, i.e.
-EmoVal EmoAct EmoDom -- note the order differs from the CSV's). Test3 is the
-unlabelled evaluation set: nothing label-like is written for it, whatever the CSV holds.
+``wav.scp`` (absolute paths), ``utt2spk``/``spk2utt``, ``utt2dur``, ``text`` when the
+split's segments have transcripts, and for labelled splits ``utt2category`` (EmoClass
+code) and ``utt2attrs`` (``valence arousal dominance``, i.e. EmoVal EmoAct EmoDom --
+note the order differs from the CSV's). Test3 is the unlabelled evaluation set: nothing
+label-like is written for it, whatever the CSV holds.
+
+Transcripts: a split gets ``text`` when every segment has a transcript file, and none
+when no segment has one (the recipe's ASR stage then transcribes it); a split where
+only some files are missing is an error naming the first missing file. A transcript
+file that is empty (silence, nothing recognised) is written as the placeholder
+:data:`EMPTY_TRANSCRIPT` (``<empty>``, the ASR stage's token for the same case; the data
+contract forbids empty transcripts) and counted in a warning; ``empty_transcript=""``
+(``--empty_transcript ''``) makes it an error instead. Transcripts are read as UTF-8
+(a leading BOM is skipped); bytes that are not UTF-8 are an error naming the file and
+line, never silently replaced: a release in another encoding is read with
+``transcript_encoding`` (``--transcript_encoding latin-1``).
+
+The output is written as a whole: every split is built and validated in
+``<out_dir>/.prepare_msp_podcast.tmp/`` first, and only when all of them are complete
+are they renamed into place, so that an error or a kill never leaves splits from two
+CSV versions side by side. A requested split that no longer has rows in the CSV is
+removed, so that none stays behind from an earlier run; other directories in
+``out_dir`` (``dev_bal`` ...) are not touched.
 
 Utterance ids are ``<speaker>-<FileName stem>`` so that they sort under their
 speaker (Kaldi's utt2spk/spk2utt rule); a known ``SpkrID`` 127 becomes speaker
@@ -22,21 +40,29 @@ whose statistics (e.g. speaker normalisation) would be wrong.
 Every problem with the CSV raises :class:`DataError` with the file and line: a
 missing column (named), an unknown Split_Set, an unknown EmoClass, an attribute that
 is not a number in [1, 7], a labelled row with empty labels, a duplicate FileName,
-a FileName whose audio file is missing.
+a FileName whose audio file is missing, unreadable, empty, or (float files) holds a
+NaN or inf sample, and bytes that are not UTF-8.
 """
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import csv
+import io
 import logging
 import math
+import os
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import soundfile
 
+from voxrecipes.data.audio import non_finite_message, scan_file_non_finite
+from voxrecipes.data.table import decode_text, read_text
 from voxrecipes.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -48,6 +74,13 @@ SPLIT_DIRS = {"Train": "train", "Development": "development", "Test1": "test1", 
               "Test3": "test3"}
 UNLABELLED_SPLITS = {"Test3"}
 ATTR_RANGE = (1.0, 7.0)
+#: What an empty transcript file becomes in ``text``: the token the ASR stage writes for an empty
+#: hypothesis (``voxrecipes.models.asr.DEFAULT_EMPTY_PLACEHOLDER``), so the text models see one token for both.
+EMPTY_TRANSCRIPT = "<empty>"
+#: Where the data dirs are built under ``out_dir`` before they are renamed into place.
+STAGING_DIR = ".prepare_msp_podcast.tmp"
+_ENCODING_HINT = ("; if the release's transcripts use another encoding, give it with --transcript_encoding "
+                  "(e.g. latin-1)")
 
 
 @dataclass
@@ -95,7 +128,7 @@ def read_labels(corpus_dir: str | Path, *, audio_subdir: str = "Audios",
         raise DataError(audio_dir, None, "audio directory not found")
     segments: list[Segment] = []
     seen: dict[str, int] = {}
-    with open(path, encoding="utf-8-sig", newline="") as handle:
+    with io.StringIO(read_text(path), newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
@@ -145,36 +178,82 @@ def read_labels(corpus_dir: str | Path, *, audio_subdir: str = "Audios",
 
 
 def audio_duration(audio: Path, line: int, csv_path: Path) -> float:
-    """Duration from the audio header; an unreadable file is a :class:`DataError` at the CSV line."""
+    """Duration from the audio header; an unreadable or empty file, or a float file with a NaN or
+    inf sample, is a :class:`DataError` at the CSV line."""
     try:
         info = soundfile.info(str(audio))
+        non_finite = scan_file_non_finite(audio)
     except Exception as err:  # soundfile raises its own error types for corrupt files
         raise DataError(csv_path, line, f"cannot read audio {audio}: {err}") from None
     if info.frames == 0:
         raise DataError(csv_path, line, f"audio {audio} is empty")
+    if non_finite is not None:
+        raise DataError(csv_path, line, non_finite_message(*non_finite, f"audio {audio}"))
     return info.frames / info.samplerate
 
 
-def read_transcript(corpus_dir: Path, file_name: str, subdir: str = "Transcripts") -> str | None:
-    """The one-line transcript of ``file_name`` or None when absent or empty."""
-    path = corpus_dir / subdir / (Path(file_name).stem + ".txt")
+def transcript_path(corpus_dir: Path, file_name: str, subdir: str = "Transcripts") -> Path:
+    """Where the release keeps the transcript of ``file_name``."""
+    return corpus_dir / subdir / (Path(file_name).stem + ".txt")
+
+
+def read_transcript(path: Path, encoding: str = "utf-8") -> str | None:
+    """The transcript in ``path`` on one line (``""`` when the file is empty), or None when there is no file.
+
+    Bytes that are not valid in ``encoding`` are a :class:`DataError` naming the file and line.
+    """
     if not path.is_file():
         return None
-    text = " ".join(path.read_text(encoding="utf-8", errors="replace").split())
-    return text or None
+    return " ".join(decode_text(path.read_bytes(), path, encoding=encoding, hint=_ENCODING_HINT).split())
+
+
+def split_transcripts(rows: Sequence[Segment], corpus_dir: Path, split: str, *, subdir: str = "Transcripts",
+                      encoding: str = "utf-8", empty: str = EMPTY_TRANSCRIPT) -> dict[str, str] | None:
+    """The ``text`` table of one split, or None when none of its segments has a transcript file.
+
+    Some files missing is a :class:`DataError` naming the first; an empty transcript becomes
+    ``empty`` (a warning counts them), or is a :class:`DataError` when ``empty`` is blank.
+    """
+    texts: dict[str, str] = {}
+    missing: list[Path] = []
+    empties: list[Path] = []
+    for s in rows:
+        path = transcript_path(corpus_dir, s.file_name, subdir)
+        text = read_transcript(path, encoding)
+        if text is None:
+            missing.append(path)
+        elif not text:
+            empties.append(path)
+        texts[s.utt_id] = text or ""
+    if len(missing) == len(rows):
+        logger.info("%s: no transcripts under %s/; no text file (the ASR stage can make one)", split, subdir)
+        return None
+    if missing:
+        raise DataError(missing[0], None, f"transcript not found ({len(missing)} of {len(rows)} segments of {split} "
+                                          "have none while the others have one, and a text file must cover every "
+                                          "segment); to prepare without the release's transcripts, point "
+                                          "--transcripts_subdir at a folder that does not exist")
+    if empties:
+        if not empty:
+            raise DataError(empties[0], None, f"empty transcript ({len(empties)} in {split}); give "
+                                              f"--empty_transcript TEXT (e.g. {EMPTY_TRANSCRIPT}) to write a "
+                                              "placeholder for them")
+        logger.warning("%s: %d empty transcript(s) written as '%s' (first: %s)", split, len(empties), empty,
+                       empties[0])
+        texts = {utt: text or empty for utt, text in texts.items()}
+    return texts
 
 
 def prepare(corpus_dir: str | Path, out_dir: str | Path, *, splits: Sequence[str] | None = None,
             drop_classes: Sequence[str] = (), drop_from: Sequence[str] = ("train",),
-            audio_subdir: str = "Audios", transcripts_subdir: str = "Transcripts") -> dict[str, int]:
-    """Write one data dir per requested split under ``out_dir``; return utterances per dir.
+            audio_subdir: str = "Audios", transcripts_subdir: str = "Transcripts",
+            transcript_encoding: str = "utf-8", empty_transcript: str = EMPTY_TRANSCRIPT) -> dict[str, int]:
+    """Write one data dir per requested split under ``out_dir``, all or nothing; return utterances per dir.
 
     ``splits`` are data dir names (``train development test1 test2 test3``; default all).
     ``drop_classes`` (e.g. ``O X``) are removed from the data dirs named in ``drop_from``.
+    ``transcript_encoding`` and ``empty_transcript``: see the module docstring.
     """
-    from voxrecipes.data.datadir import write_data_dir
-    from voxrecipes.data.validate import validate_data_dir
-
     corpus_dir = Path(corpus_dir).resolve()
     wanted = list(SPLIT_DIRS.values()) if not splits else list(splits)
     unknown = [s for s in wanted if s not in SPLIT_DIRS.values()]
@@ -183,7 +262,59 @@ def prepare(corpus_dir: str | Path, out_dir: str | Path, *, splits: Sequence[str
     bad_codes = [c for c in drop_classes if c not in EMO_CODES]
     if bad_codes:
         raise ConfigError(f"--drop_classes {' '.join(bad_codes)} not EmoClass codes ({' '.join(EMO_CODES)})")
+    try:
+        codecs.lookup(transcript_encoding)
+    except LookupError:
+        raise ConfigError(f"--transcript_encoding {transcript_encoding}: unknown encoding") from None
+    empty_transcript = " ".join(empty_transcript.split())
     segments = read_labels(corpus_dir, audio_subdir=audio_subdir)
+    out_dir = Path(out_dir)
+    created = not out_dir.exists()
+    stage = out_dir / STAGING_DIR
+    if stage.exists():
+        shutil.rmtree(stage)  # left by a killed run
+    stage.mkdir(parents=True)
+    try:
+        counts = _build_splits(segments, corpus_dir, stage, wanted, drop_classes, drop_from, transcripts_subdir,
+                               transcript_encoding, empty_transcript)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # only if empty: nothing of a failed first run stays behind
+        raise
+    _swap_in(stage, out_dir, wanted, counts)
+    return counts
+
+
+def _swap_in(stage: Path, out_dir: Path, wanted: Sequence[str], counts: dict[str, int]) -> None:
+    """Rename the complete splits from ``stage`` into ``out_dir``; remove requested splits that have no rows.
+
+    Everything was built and validated before: only renames happen here, so a kill can
+    at worst leave a split missing (a later stage then fails loudly), never splits of two
+    CSV versions; the next run starts from a clean stage.
+    """
+    old = stage / ".old"
+    old.mkdir()
+    for name in wanted:
+        target = out_dir / name
+        if target.exists():
+            os.replace(target, old / name)
+        if name in counts:
+            os.replace(stage / name, target)
+            logger.info("wrote %s (%d utterances)", target, counts[name])
+        elif (old / name).exists():
+            logger.warning("removed %s of an earlier run: the CSV has no rows for it now", target)
+    shutil.rmtree(stage)
+
+
+def _build_splits(segments: list[Segment], corpus_dir: Path, stage: Path, wanted: Sequence[str],
+                  drop_classes: Sequence[str], drop_from: Sequence[str], transcripts_subdir: str,
+                  transcript_encoding: str, empty_transcript: str) -> dict[str, int]:
+    """Write and validate every requested split's data dir under ``stage``; return utterances per dir."""
+    from voxrecipes.data.datadir import write_data_dir
+    from voxrecipes.data.validate import validate_data_dir
+
     counts: dict[str, int] = {}
     for split, name in SPLIT_DIRS.items():
         if name not in wanted:
@@ -200,22 +331,16 @@ def prepare(corpus_dir: str | Path, out_dir: str | Path, *, splits: Sequence[str
         utt2spk = {s.utt_id: s.speaker for s in rows}
         utt2dur = {s.utt_id: audio_duration(s.audio, s.line, corpus_dir / "Labels/labels_consensus.csv")
                    for s in rows}
-        texts = {s.utt_id: read_transcript(corpus_dir, s.file_name, transcripts_subdir) for s in rows}
-        missing_text = [u for u, t in texts.items() if t is None]
-        text = None
-        if not missing_text:
-            text = {u: t for u, t in texts.items() if t is not None}
-        elif len(missing_text) < len(rows):
-            logger.warning("%s: %d of %d segments have no transcript under %s/; no text file written",
-                           name, len(missing_text), len(rows), transcripts_subdir)
+        text = split_transcripts(rows, corpus_dir, split, subdir=transcripts_subdir, encoding=transcript_encoding,
+                                 empty=empty_transcript)
         labelled = split not in UNLABELLED_SPLITS
         utt2category = {s.utt_id: s.emo_class for s in rows} if labelled else None
         utt2attrs = {s.utt_id: s.attrs for s in rows} if labelled else None
-        target = Path(out_dir) / name
+        target = stage / name
         write_data_dir(target, wav_scp=wav_scp, utt2spk=utt2spk, text=text, utt2category=utt2category,
                        utt2attrs=utt2attrs, utt2dur=utt2dur)
         validate_data_dir(target)
         counts[name] = len(rows)
-        logger.info("wrote %s: %d utterances, %d speakers%s", target, len(rows), len(set(utt2spk.values())),
+        logger.info("prepared %s: %d utterances, %d speakers%s", name, len(rows), len(set(utt2spk.values())),
                     "" if labelled else " (unlabelled)")
     return counts

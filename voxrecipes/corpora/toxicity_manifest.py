@@ -33,6 +33,7 @@ the audio), missing audio file, unknown language code, duplicate utterance id.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -43,6 +44,7 @@ from pathlib import Path
 
 import soundfile
 
+from voxrecipes.data.table import read_text
 from voxrecipes.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -71,14 +73,15 @@ class Record:
 
 
 def iter_rows(path: str | Path) -> Iterator[tuple[int, dict[str, str | None]]]:
-    """Yield ``(line, row)`` of a TSV or JSONL manifest; values are stripped strings or None."""
+    """Yield ``(line, row)`` of a TSV or JSONL manifest; values are stripped strings or None.
+
+    The file is decoded as UTF-8 first (a BOM skipped), so that bytes that are not UTF-8
+    are a :class:`DataError` at their line rather than a ``UnicodeDecodeError``.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, "file not found")
-    with open(path, encoding="utf-8-sig") as handle:
-        head = handle.read(1)
-    jsonl = path.suffix in (".jsonl", ".json") or head == "{"
-    with open(path, encoding="utf-8-sig", newline="") as handle:
+    text = read_text(path)
+    jsonl = path.suffix in (".jsonl", ".json") or text[:1] == "{"
+    with io.StringIO(text, newline="") as handle:
         if jsonl:
             for line, raw in enumerate(handle, start=1):
                 if not raw.strip():
@@ -116,7 +119,7 @@ def iter_rows(path: str | Path) -> Iterator[tuple[int, dict[str, str | None]]]:
 def header_columns(path: str | Path) -> list[str] | None:
     """Column names of a TSV manifest (None for JSONL, whose keys are checked per row)."""
     path = Path(path)
-    with open(path, encoding="utf-8-sig", newline="") as handle:
+    with io.StringIO(read_text(path), newline="") as handle:
         first = handle.readline()
     if path.suffix in (".jsonl", ".json") or first.startswith("{"):
         return None
