@@ -143,6 +143,18 @@ def test_fix_keeps_every_utterance_of_files_with_a_bom(tmp_path):
     assert (root / "utt2spk").read_bytes().startswith(b"s0_u0 s0\n")
 
 
+def test_fix_refuses_a_bom_inside_a_file_rather_than_dropping_its_utterance(tmp_path):
+    root = make_dir(tmp_path / "d")
+    lines = (root / "text").read_bytes().split(b"\n")
+    lines[2] = b"\xef\xbb\xbf" + lines[2]  # as `cat a b > text` leaves it when b starts with a BOM
+    (root / "text").write_bytes(b"\n".join(lines))
+    before = {name: (root / name).read_bytes() for name in ("text", "utt2spk", "wav.scp")}
+    for call in (validate_data_dir, fix_data_dir):
+        with pytest.raises(DataError, match=r"text:3: byte-order mark \(U\+FEFF\) inside the file"):
+            call(root)
+    assert {name: (root / name).read_bytes() for name in before} == before
+
+
 def test_id_list_with_bom_and_non_utf8(tmp_path):
     src = make_dir(tmp_path / "src")
     ulist = tmp_path / "list"

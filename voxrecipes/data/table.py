@@ -26,6 +26,7 @@ from voxrecipes.fileio import atomic_write
 logger = logging.getLogger(__name__)
 
 UTF8_BOM = codecs.BOM_UTF8
+BOM_CHAR = "\ufeff"
 
 
 def c_sort_key(key: str) -> bytes:
@@ -86,9 +87,10 @@ def read_table(path: str | os.PathLike, *, check_sorted: bool = True,
                allow_empty_value: bool = False) -> dict[str, str]:
     """Read ``key value`` lines into an insertion-ordered dict.
 
-    Raises :class:`DataError` for a missing file, an empty line, a line without a
-    value (unless ``allow_empty_value``), a duplicate key, or (with
-    ``check_sorted``) a key out of C-locale order.
+    Raises :class:`DataError` for a missing file, bytes that are not UTF-8, an empty
+    line, a line without a value (unless ``allow_empty_value``), a carriage return or a
+    byte-order mark inside the file (an encoding artefact that would otherwise become
+    part of a key), a duplicate key, or (with ``check_sorted``) a key out of C-locale order.
     """
     path = Path(path)
     if not path.is_file():
@@ -102,6 +104,9 @@ def read_table(path: str | os.PathLike, *, check_sorted: bool = True,
             raise DataError(path, lineno, "leading or trailing whitespace")
         if "\r" in line:
             raise DataError(path, lineno, "carriage return inside the line (lines end with \\n)")
+        if BOM_CHAR in line:
+            raise DataError(path, lineno, "byte-order mark (U+FEFF) inside the file (files with one concatenated?); "
+                                          "remove it")
         parts = line.split(maxsplit=1)
         key = parts[0]
         value = parts[1] if len(parts) > 1 else ""
