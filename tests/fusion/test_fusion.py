@@ -465,3 +465,104 @@ def test_apply_prior_fix_closed_form(tmp_path, capsys):
     line = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("ERROR:")][0]
     assert str(tmp_path / "bad") in line and str(src) in line
     assert not (tmp_path / "o2").exists()
+
+
+# ----------------------------------------------------------------------------- inputs that are not probabilities
+def test_fusion_refuses_posteriors_that_are_not_probabilities(tmp_path, capsys):
+    """Scores summing to 7 would move the tuned weight; negative values would fuse log-posteriors."""
+    p1, p2, y = two_class_pair()
+    utts = [f"utt{i:04d}" for i in range(len(y))]
+    tune, labels = write_set(tmp_path, "dev_bal", "PQ", [p1, p2], labels=y)
+    (scaled,), _ = write_set(tmp_path, "scaled", "PQ", [7 * p2], utts=utts)
+    out = tmp_path / "fusion"
+    base = ["--method", "interpolation", "--tune_labels", labels, "--out_dir", str(out)]
+    for method in ("interpolation", "logreg"):
+        with pytest.raises(SystemExit) as exc:
+            run(fuse_posteriors.main, fuse_posteriors.get_parser(),
+                [*base, "--method", method, "--tune", tune[0], scaled])
+        assert exc.value.code == 1
+        line = _error_line(capsys)
+        assert f"{scaled}:2:" in line and "sum to 7" in line and "'utt0000'" in line
+        assert not out.exists()
+    # an --apply file with a negative value (log-posteriors), named with its line
+    logs = np.log(p2)
+    (logp,), _ = write_set(tmp_path, "test1", "PQ", [logs], utts=utts)
+    with pytest.raises(SystemExit):
+        run(fuse_posteriors.main, fuse_posteriors.get_parser(),
+            [*base, "--tune", *tune, "--apply", f"test1={tune[0]},{logp}"])
+    line = _error_line(capsys)
+    assert f"{logp}:2:" in line and "negative" in line
+    assert not out.exists()
+    # --renormalise: the scaled system fuses as the normalised one, with the same weights
+    run(fuse_posteriors.main, fuse_posteriors.get_parser(),
+        [*base, "--tune", tune[0], scaled, "--renormalise", "--system_names", "audio", "text"])
+    report = json.loads((out / "weights.json").read_text())
+    assert report["weights"] == pytest.approx({"audio": 0.45, "text": 0.55})
+
+
+def test_attribute_fusion_reads_values_outside_zero_one(tmp_path, capsys):
+    """Attribute predictions (1-7 scale, rows summing to about 12) are not probabilities and still fuse."""
+    utts = [f"utt{i:04d}" for i in range(20)]
+    truth = np.random.default_rng(2).uniform(1, 7, size=(20, 3))
+    dims = ["valence", "arousal", "dominance"]
+    (va,), _ = write_set(tmp_path, "att_a", dims, [truth], utts=utts)
+    (vb,), _ = write_set(tmp_path, "att_b", dims, [8 - truth], utts=utts)
+    write_table(tmp_path / "utt2attrs", {u: " ".join(f"{v:.6f}" for v in row) for u, row in zip(utts, truth)})
+    out = tmp_path / "fused"
+    run(fuse_posteriors.main, fuse_posteriors.get_parser(),
+        ["--method", "interpolation", "--task", "attributes", "--tune", va, vb, "--tune_labels",
+         str(tmp_path / "utt2attrs"), "--out_dir", str(out), "--apply", f"dev={va},{vb}"])
+    report = json.loads((out / "weights.json").read_text())
+    assert all(report["weights"][d] == {va: 1.0, vb: 0.0} for d in dims)
+    with pytest.raises(SystemExit):  # --renormalise has no meaning for attributes
+        run(fuse_posteriors.main, fuse_posteriors.get_parser(),
+            ["--method", "interpolation", "--task", "attributes", "--tune", va, vb, "--tune_labels",
+             str(tmp_path / "utt2attrs"), "--out_dir", str(tmp_path / "o2"), "--renormalise"])
+    assert "--renormalise" in _error_line(capsys)
+
+
+def test_apply_prior_fix_refuses_non_probabilities(tmp_path, capsys):
+    """Rows summing to 7 or holding negative values would come out as 'probabilities' of -0.227 and 1.227."""
+    classes = ["A", "H", "N"]
+    write_table(tmp_path / "utt2category", {"t1": "A", "t2": "H", "t3": "H", "t4": "N"})
+    bad_rows = {"sum7": np.array([[1.0, 2.0, 4.0], [2.0, 2.0, 3.0]]),
+                "negative": np.array([[0.5, 0.25, 0.25], [-0.3, 0.8, 0.5]])}
+    for name, matrix in bad_rows.items():
+        src = tmp_path / f"{name}.txt"
+        write_posteriors(src, Posteriors(["u1", "u2"], classes, matrix))
+        out = tmp_path / f"{name}_fixed.txt"
+        argv = ["--posteriors", str(src), "--train_prior_from", str(tmp_path / "utt2category"), "--out", str(out)]
+        with pytest.raises(SystemExit) as exc:
+            run(apply_prior_fix.main, apply_prior_fix.get_parser(), argv)
+        assert exc.value.code == 1
+        line = _error_line(capsys)
+        assert f"{src}:{2 if name == 'sum7' else 3}:" in line
+        assert not out.exists()
+    # --renormalise accepts the scaled rows and gives what the normalised rows give
+    src = tmp_path / "sum7.txt"
+    run(apply_prior_fix.main, apply_prior_fix.get_parser(),
+        ["--posteriors", str(src), "--train_prior_from", str(tmp_path / "utt2category"),
+         "--out", str(tmp_path / "renorm.txt"), "--renormalise"])
+    got = read_posteriors(tmp_path / "renorm.txt").matrix
+    rows = bad_rows["sum7"] / bad_rows["sum7"].sum(1, keepdims=True)
+    expected = rows / np.array([0.25, 0.5, 0.25])
+    np.testing.assert_allclose(got, expected / expected.sum(1, keepdims=True), atol=1e-5)
+    assert got.min() >= 0
+
+
+def test_apply_prior_fix_zero_prior_names_class_and_ignored_labels(tmp_path, capsys):
+    classes = ["A", "S", "H", "N", "X"]
+    src = tmp_path / "post.txt"
+    write_posteriors(src, Posteriors(["u1"], classes, np.full((1, 5), 0.2)))
+    # 'Sad' typed for 'S': S has no training label, and 'Sad' (and 'O') were ignored
+    train = {"t1": "A", "t2": "Sad", "t3": "H", "t4": "Sad", "t5": "N", "t6": "O", "t7": "X"}
+    write_table(tmp_path / "utt2category", train)
+    with pytest.raises(SystemExit) as exc:
+        run(apply_prior_fix.main, apply_prior_fix.get_parser(),
+            ["--posteriors", str(src), "--train_prior_from", str(tmp_path / "utt2category"),
+             "--out", str(tmp_path / "o.txt")])
+    assert exc.value.code == 1
+    line = _error_line(capsys)
+    assert str(tmp_path / "utt2category") in line and "'S'" in line
+    assert "Sad=2" in line and "O=1" in line
+    assert not (tmp_path / "o.txt").exists()

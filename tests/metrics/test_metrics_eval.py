@@ -9,7 +9,7 @@ import pytest
 
 from voxrecipes.data.posteriors import Posteriors, write_posteriors
 from voxrecipes.data.table import write_table
-from voxrecipes.errors import DataError
+from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.metrics.bootstrap import bootstrap_ci
 from voxrecipes.metrics.classification import accuracy, confusion, macro_f1, macro_f1_fast, per_class_f1
 from voxrecipes.metrics.evaluate import evaluate_classification
@@ -137,3 +137,64 @@ def test_evaluate_cli_mismatch_exits_1_naming_both_files(tmp_path):
     assert proc.returncode == 1
     error = [line for line in proc.stderr.splitlines() if line.startswith("ERROR:")]
     assert len(error) == 1 and "post.txt" in error[0] and "utt2category" in error[0] and "'u03'" in error[0]
+
+
+def test_evaluate_label_typo_is_an_error_not_an_exclusion(tmp_path):
+    """'Sad' typed for 'S' used to be dropped like O/X; only the labels named for exclusion are dropped."""
+    labels = {f"u{i:02d}": "AHNOX"[i % 5] for i in range(20)}
+    labels["u07"] = "Hap"  # line 8 of utt2category
+    write_eval_inputs(tmp_path, labels)
+    with pytest.raises(DataError) as err:
+        evaluate_classification(tmp_path / "post.txt", tmp_path / "utt2category", tmp_path / "o", num_bootstrap=10)
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / 'utt2category'}:8: ") and "'Hap'" in message and "'u07'" in message
+    assert "--exclude" in message and not (tmp_path / "o").exists()
+    # naming it for exclusion drops it with O and X (the default exclusions)
+    m = evaluate_classification(tmp_path / "post.txt", tmp_path / "utt2category", tmp_path / "o", num_bootstrap=10,
+                                exclude=["O", "X", "Hap"])
+    assert m["num_utts"] == 11 and m["num_excluded"] == 9
+    assert m["unknown_labels"] == {"Hap": 1, "O": 4, "X": 4}
+    # an explicit exclusion cannot also be an evaluated class
+    with pytest.raises(ConfigError, match="'A'"):
+        evaluate_classification(tmp_path / "post.txt", tmp_path / "utt2category", tmp_path / "o2", exclude=["A"])
+
+
+def test_evaluate_default_exclusion_keeps_evaluated_pseudo_classes(tmp_path):
+    """With O among the evaluated classes (the header's), O utterances are scored, not excluded."""
+    labels = {f"u{i:02d}": "AHO"[i % 3] for i in range(12)}
+    write_eval_inputs(tmp_path, labels, classes=("A", "H", "O"))
+    m = evaluate_classification(tmp_path / "post.txt", tmp_path / "utt2category", tmp_path / "o", num_bootstrap=10)
+    assert m["classes"] == ["A", "H", "O"] and m["num_utts"] == 12 and m["num_excluded"] == 0
+
+
+def test_evaluate_refuses_posteriors_that_are_not_probabilities(tmp_path):
+    labels = {f"u{i:02d}": "AHN"[i % 3] for i in range(6)}
+    write_eval_inputs(tmp_path, labels)
+    lines = (tmp_path / "post.txt").read_text().splitlines()
+    utt, *values = lines[3].split()
+    lines[3] = " ".join([utt, *(f"{7 * float(v):g}" for v in values)])
+    (tmp_path / "post.txt").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"post\.txt:4: .*sum to 7"):
+        evaluate_classification(tmp_path / "post.txt", tmp_path / "utt2category", tmp_path / "o", num_bootstrap=10)
+    m = evaluate_classification(tmp_path / "post.txt", tmp_path / "utt2category", tmp_path / "o", num_bootstrap=10,
+                                renormalise=True)
+    assert m["num_utts"] == 6
+
+
+def test_evaluate_cli_label_typo_exits_1(tmp_path):
+    import subprocess
+    import sys
+
+    labels = {f"u{i:02d}": "AHN"[i % 3] for i in range(6)}
+    labels["u02"] = "Sad"
+    write_eval_inputs(tmp_path, labels)
+    argv = [sys.executable, "-m", "voxrecipes.bin.evaluate_classification", "--posteriors", str(tmp_path / "post.txt"),
+            "--labels", str(tmp_path / "utt2category"), "--out_dir", str(tmp_path / "o"), "--num_bootstrap", "10"]
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    assert proc.returncode == 1
+    error = [line for line in proc.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(error) == 1 and f"{tmp_path / 'utt2category'}:3:" in error[0] and "'Sad'" in error[0]
+    assert not (tmp_path / "o").exists()
+    proc = subprocess.run([*argv, "--exclude", "O", "X", "Sad"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text())["unknown_labels"] == {"Sad": 1}

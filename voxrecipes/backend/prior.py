@@ -41,12 +41,14 @@ def empirical_prior(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray
     return counts / counts.sum()
 
 
-def prior_fix(post: np.ndarray, train_prior: np.ndarray, target_prior: np.ndarray) -> np.ndarray:
+def prior_fix(post: np.ndarray, train_prior: np.ndarray, target_prior: np.ndarray,
+              classes: Sequence[str] | None = None) -> np.ndarray:
     """Re-weight posteriors from ``train_prior`` to ``target_prior`` and renormalise each row.
 
-    ``post`` is (utterances x classes); the priors are vectors over the same classes.
-    A class with target prior 0 gets posterior 0. A class with training prior 0 but
-    a positive target prior is an error: the model has no evidence for it.
+    ``post`` is (utterances x classes) class probabilities; the priors are vectors over
+    the same classes (named by ``classes`` in error messages). A class with target prior 0
+    gets posterior 0. A class with training prior 0 but a positive target prior is an
+    error: the correction would divide by 0.
     """
     post = np.asarray(post, dtype=np.float64)
     train_prior = np.asarray(train_prior, dtype=np.float64).reshape(-1)
@@ -56,8 +58,11 @@ def prior_fix(post: np.ndarray, train_prior: np.ndarray, target_prior: np.ndarra
                          f"target prior {target_prior.shape}")
     if np.any(train_prior < 0) or np.any(target_prior < 0):
         raise ValueError("priors must be non-negative")
-    if np.any((train_prior == 0) & (target_prior > 0)):
-        raise ValueError("a class has training prior 0 but a positive target prior")
+    unseen = np.flatnonzero((train_prior == 0) & (target_prior > 0))
+    if unseen.size:
+        names = [classes[k] for k in unseen] if classes is not None else [str(k) for k in unseen]
+        raise ValueError(f"class{'es' if unseen.size > 1 else ''} {' '.join(repr(n) for n in names)} "
+                         f"{'have' if unseen.size > 1 else 'has'} training prior 0 but a positive target prior")
     weight = np.divide(target_prior, train_prior, out=np.zeros_like(target_prior), where=train_prior > 0)
     fixed = post * weight[None, :]
     total = fixed.sum(axis=1, keepdims=True)

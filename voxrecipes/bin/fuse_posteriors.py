@@ -13,7 +13,8 @@ Writes, for every --apply set, <out_dir>/<OUT_NAME>/posteriors.txt (--task categ
 system, so that evaluate_attributes and write_submission --task attributes read a fused system
 like any other), and <out_dir>/weights.json (chosen weights, grid step, tuning set and size,
 tuning scores of each system and of the fusion; for logreg C, features and the model dir).
-All inputs are checked before anything is written.
+All inputs are checked before anything is written; category posteriors must be class
+probabilities (non-negative rows summing to 1 within --sum_tolerance) unless --renormalise.
 
 Example::
 
@@ -36,6 +37,7 @@ import logging
 from pathlib import Path
 
 from voxrecipes.cli import run
+from voxrecipes.data.posteriors import add_probability_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +67,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--C", type=float, default=1.0, help="inverse L2 strength of the logreg fuser (paper: 1.0)")
     parser.add_argument("--features", choices=["log", "prob"], default="log",
                         help="logreg input: log posteriors (default) or raw posteriors")
+    add_probability_arguments(parser)
     return parser
 
 
@@ -82,6 +85,8 @@ def main(args: argparse.Namespace) -> None:
 
     if args.method == "logreg" and args.task == "attributes":
         raise ConfigError("--method logreg is for --task category; attributes are fused by interpolation")
+    if args.renormalise and args.task == "attributes":
+        raise ConfigError("--renormalise is for --task category: attribute predictions are not probabilities")
     names = list(args.system_names) if args.system_names else list(args.tune)
     if len(names) != len(args.tune) or len(set(names)) != len(names):
         raise ConfigError(f"--system_names needs {len(args.tune)} distinct names, got {names}")
@@ -91,19 +96,22 @@ def main(args: argparse.Namespace) -> None:
     # --- read and check every input before writing anything
     # Attribute columns are put in the order of utt2attrs (valence arousal dominance).
     attr_order = list(ATTRIBUTES) if args.task == "attributes" else None
+    checks = {"probabilities": args.task == "category", "sum_tolerance": args.sum_tolerance,
+              "renormalise": args.renormalise}
     utts, classes, tune_mats = align_systems(args.tune, classes=attr_order,
-                                             classes_from=args.tune_labels if attr_order else None)
+                                             classes_from=args.tune_labels if attr_order else None, **checks)
     applied = {}
     for spec in args.apply:
         name, files = parse_apply_spec(spec, len(args.tune))
         if name in applied or name == "model":
             raise ConfigError(f"--apply {spec}: output name '{name}' is repeated or reserved")
-        set_utts, _, mats = align_systems(files, classes=classes, classes_from=args.tune[0])
+        set_utts, _, mats = align_systems(files, classes=classes, classes_from=args.tune[0], **checks)
         applied[name] = (set_utts, mats)
 
     out_dir = Path(args.out_dir)
     report = {"method": args.method, "task": args.task, "systems": names, "tune": list(args.tune),
-              "tune_labels": args.tune_labels, "classes": classes, "num_tune": len(utts)}
+              "tune_labels": args.tune_labels, "classes": classes, "num_tune": len(utts),
+              "renormalised": bool(args.renormalise)}
     if args.task == "attributes":
         y = read_attribute_labels(args.tune_labels, utts, len(classes), args.tune[0])
         results = interpolation.tune_attributes(tune_mats, y, args.step)

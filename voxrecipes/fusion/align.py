@@ -8,6 +8,11 @@ other ``dev_bal``, or a text model with 8 classes next to a speech model with 10
 fuse unrelated numbers, so :func:`align_systems` refuses it and names both files and
 the first utterance or class where they differ.
 
+Category posteriors are read with :func:`~voxrecipes.data.posteriors.read_probabilities`
+(``probabilities=True``): a system whose rows are scores or log-posteriors would shift the
+tuned weights without any sign of it. Attribute predictions are not probabilities and are
+read as plain matrices.
+
 Also here: reading the tuning labels against the aligned utterances, and parsing the
 ``OUT_NAME=SYS1,SYS2`` specs of ``fuse_posteriors --apply``.
 """
@@ -19,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from voxrecipes.data.posteriors import read_posteriors
+from voxrecipes.data.posteriors import DEFAULT_SUM_TOLERANCE, Posteriors, read_posteriors, read_probabilities
 from voxrecipes.data.table import c_sort_key, read_table
 from voxrecipes.errors import ConfigError, DataError
 
@@ -39,8 +44,16 @@ def _utt_mismatch(ref_utts: Sequence[str], utts: Sequence[str], ref_path: str, p
     return "; ".join(parts)
 
 
+def _read(path: str, probabilities: bool, sum_tolerance: float, renormalise: bool) -> Posteriors:
+    if probabilities:
+        return read_probabilities(path, sum_tolerance=sum_tolerance, renormalise=renormalise)
+    return read_posteriors(path)
+
+
 def align_systems(paths: Sequence[str | os.PathLike], classes: Sequence[str] | None = None,
-                  classes_from: str | os.PathLike | None = None) -> tuple[list[str], list[str], list[np.ndarray]]:
+                  classes_from: str | os.PathLike | None = None, *, probabilities: bool = False,
+                  sum_tolerance: float = DEFAULT_SUM_TOLERANCE,
+                  renormalise: bool = False) -> tuple[list[str], list[str], list[np.ndarray]]:
     """Read posteriors files and return ``(utts, classes, matrices)`` with rows and columns in one order.
 
     Every file must hold the same set of utterances and the same set of classes as the
@@ -48,18 +61,20 @@ def align_systems(paths: Sequence[str | os.PathLike], classes: Sequence[str] | N
     :class:`DataError` names both files and the first differing utterance or class.
     Rows are put in the order of the first file (C-sorted, as
     :func:`~voxrecipes.data.posteriors.write_posteriors` writes them), columns in the
-    order of ``classes`` or of the first file.
+    order of ``classes`` or of the first file. With ``probabilities`` every row must be a
+    distribution (see :func:`~voxrecipes.data.posteriors.read_probabilities`, which also
+    explains ``sum_tolerance`` and ``renormalise``).
     """
     if not paths:
         raise ConfigError("no posteriors files given")
     paths = [os.fspath(p) for p in paths]
-    ref = read_posteriors(paths[0])
+    ref = _read(paths[0], probabilities, sum_tolerance, renormalise)
     utts = list(ref.utts)
     ref_path = os.fspath(classes_from) if classes_from is not None else paths[0]
     classes = list(classes) if classes is not None else list(ref.classes)
     matrices = []
     for n, path in enumerate(paths):
-        post = ref if n == 0 else read_posteriors(path)
+        post = ref if n == 0 else _read(path, probabilities, sum_tolerance, renormalise)
         # read_posteriors refuses repeated class names, so equal sets mean the same classes
         if set(post.classes) != set(classes):
             only_here = " ".join(repr(c) for c in post.classes if c not in classes)

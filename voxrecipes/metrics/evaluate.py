@@ -2,9 +2,15 @@
 
 The decision is the arg-max over the evaluated classes (``classes``, default the
 posterior header), so a 10-class model can be scored on the 8 emotions. Utterances
-whose true label is not an evaluated class (``O``/``X`` in MSP-Podcast Development)
-are dropped with a logged count, unless ``keep_unknown``: then they stay and can
-only count as errors.
+whose true label is named for exclusion (``exclude``; default ``O``/``X``, MSP-Podcast's
+pseudo-classes, where they are not evaluated classes) are dropped with a logged count,
+unless ``keep_unknown``: then they stay and can only count as errors. Any other label
+outside the evaluated classes (a typo such as ``Sad`` for ``S``) is an error naming the
+label file and line: dropping it would silently score a smaller set.
+
+The posteriors must be class probabilities (see
+:func:`~voxrecipes.data.posteriors.read_probabilities`; ``renormalise`` divides each row
+by its sum instead).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from voxrecipes.backend.prior import PSEUDO_CLASSES
+from voxrecipes.data.posteriors import DEFAULT_SUM_TOLERANCE
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
 from voxrecipes.metrics.bootstrap import bootstrap_ci
@@ -48,13 +56,19 @@ def align(post_utts: Sequence[str], labels: dict[str, str], posteriors_path: str
 def evaluate_classification(posteriors_path: str | os.PathLike, labels_path: str | os.PathLike,
                             out_dir: str | os.PathLike, *, classes: Sequence[str] | None = None,
                             num_bootstrap: int = 1000, seed: int = 0, keep_unknown: bool = False,
-                            set_name: str | None = None) -> dict:
-    """Compute the metrics, write ``metrics.json`` and ``confusion.png`` into ``out_dir``, return the dict."""
-    from voxrecipes.data.posteriors import read_posteriors
+                            set_name: str | None = None, exclude: Sequence[str] | None = None,
+                            sum_tolerance: float = DEFAULT_SUM_TOLERANCE, renormalise: bool = False) -> dict:
+    """Compute the metrics, write ``metrics.json`` and ``confusion.png`` into ``out_dir``, return the dict.
+
+    ``exclude`` names the labels whose utterances are left out (default: the pseudo-classes
+    ``O X`` that are not among ``classes``); an explicit ``exclude`` that overlaps
+    ``classes`` is a :class:`ConfigError`, any other unknown label a :class:`DataError`.
+    """
+    from voxrecipes.data.posteriors import read_probabilities
     from voxrecipes.data.table import read_table
     from voxrecipes.metrics.plots import plot_confusion
 
-    post = read_posteriors(posteriors_path)
+    post = read_probabilities(posteriors_path, sum_tolerance=sum_tolerance, renormalise=renormalise)
     labels = read_table(labels_path)
     align(post.utts, labels, posteriors_path, labels_path)
     classes = list(classes) if classes else list(post.classes)
@@ -62,14 +76,28 @@ def evaluate_classification(posteriors_path: str | os.PathLike, labels_path: str
     if missing:
         raise ConfigError(f"--classes {' '.join(missing)} not in the header of {posteriors_path} "
                           f"({' '.join(post.classes)})")
+    if exclude is None:
+        excluded = {c for c in PSEUDO_CLASSES if c not in classes}
+    else:
+        excluded = set(exclude)
+        both = [c for c in classes if c in excluded]
+        if both:
+            raise ConfigError(f"--exclude {' '.join(repr(c) for c in both)}: also evaluated classes "
+                              f"({' '.join(classes)}); a label is either scored or excluded")
     columns = [post.classes.index(c) for c in classes]
     index = {c: i for i, c in enumerate(classes)}
+    line_of = {utt: n for n, utt in enumerate(labels, start=1)}  # read_table: one utterance per line
 
     y_true, y_pred, unknown = [], [], {}
     decisions = post.matrix[:, columns].argmax(axis=1)
     for utt, decision in zip(post.utts, decisions):
         label = labels[utt]
         if label not in index:
+            if label not in excluded:
+                raise DataError(labels_path, line_of[utt],
+                                f"label '{label}' of '{utt}' is neither an evaluated class ({' '.join(classes)}) "
+                                f"nor excluded ({' '.join(sorted(excluded)) or 'none'}); fix the label, or name it "
+                                "in --exclude to leave its utterances out")
             unknown[label] = unknown.get(label, 0) + 1
             if not keep_unknown:
                 continue
@@ -113,6 +141,8 @@ def evaluate_classification(posteriors_path: str | os.PathLike, labels_path: str
         "confusion_png": CONFUSION_FILE,
         "posteriors": os.fspath(posteriors_path),
         "labels": os.fspath(labels_path),
+        "excluded_labels": sorted(excluded),
+        "renormalised": bool(renormalise),
     }
     plot_confusion(counts, classes, out_dir / CONFUSION_FILE,
                    title=f"{metrics['set']}: macro-F1 {f1_point:.3f}")
