@@ -261,3 +261,34 @@ def test_output_is_readable_under_the_umask(tmp_path, make_wav):
         os.umask(old)
     assert (tmp_path / "data" / "train" / "wav.scp").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "data" / "train").stat().st_mode & 0o777 == 0o755
+
+
+KILL_DURING_TEST1 = """
+import os, signal, sys
+import voxrecipes.data.datadir as datadir
+from voxrecipes.corpora.msp_podcast import prepare
+real = datadir.write_data_dir
+def write_then_die(path, **kwargs):
+    if os.path.basename(path) == "test1":
+        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup runs, as with kill -9 between splits
+    real(path, **kwargs)
+datadir.write_data_dir = write_then_die
+prepare(sys.argv[1], sys.argv[2])
+"""
+
+
+def test_kill_between_splits_leaves_the_previous_output(tmp_path, make_wav):
+    corpus = fake_corpus(tmp_path / "corpus", make_wav, GOOD)
+    out = tmp_path / "data"
+    prepare(corpus, out)
+    before = _snapshot(out)
+    rows = [r[:3] + ["1.5"] + r[4:] if r[7] == "Train" else r for r in GOOD]  # a new CSV version: other EmoVal
+    new = fake_corpus(tmp_path / "corpus2", make_wav, rows)
+    proc = subprocess.run([sys.executable, "-c", KILL_DURING_TEST1, str(new), str(out)], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    # train of the new CSV was built (in the stage) but not swapped in: the visible output is the old one
+    assert {k: v for k, v in _snapshot(out).items() if not k.startswith(".")} == before
+    prepare(new, out)
+    assert sorted(os.listdir(out)) == ["development", "test1", "test3", "train"]  # the stage of the killed run is gone
+    assert (out / "train" / "utt2attrs").read_text().startswith("msp0012-MSP-PODCAST_0001_0001 1.5 5 4.5\n")
