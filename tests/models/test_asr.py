@@ -24,9 +24,14 @@ from voxrecipes.data.datadir import write_data_dir
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.models.asr import (
     DEFAULT_EMPTY_PLACEHOLDER,
+    BatchedTranscriber,
+    Segment,
     Transcriber,
+    check_backend,
     check_placeholder,
     clean_hypothesis,
+    make_hypothesis,
+    read_segments,
     transcribe_data_dir,
 )
 from voxrecipes.models.text_encoder import resolve_model_path
@@ -231,8 +236,12 @@ def test_ctc_transcriber_batches_in_order(ctc_transcriber, caplog):
     assert ctc_transcriber.transcribe(waves, batch_size=2) == ["a"] * 5
     batches: list[int] = []
     items = list(ctc_transcriber.transcribe_items(((f"u{i}", w) for i, w in enumerate(waves)), batch_size=2,
-                                                  on_batch=batches.append))
+                                                  on_batch=batches.append, languages={"u1": "de"}))
     assert [key for key, _ in items] == [f"u{i}" for i in range(5)] and batches == [2, 2, 1]
+    # a CTC model has no language: utt2lang does not split its batches; one segment over each utterance
+    assert [(hyp.text, hyp.language) for _, hyp in items] == [("a", None)] * 5
+    assert [[(s.start, s.end, s.text) for s in hyp.segments] for _, hyp in items] == [
+        [(0.0, len(w) / SR, "a")] for w in waves]
     with caplog.at_level(logging.WARNING, logger="voxrecipes.models.asr"):
         Transcriber(str(ctc_transcriber.model_path), language="en")
     assert "--language en ignored" in caplog.text
@@ -248,7 +257,14 @@ def test_cli_ctc_writes_sorted_text_for_every_set(ctc_a, tmp_path, capsys):
     assert read_lines(out1 / "text") == [f"{u} a" for u in plain_utts]
     assert read_lines(out2 / "text") == [f"{u} a" for u in seg_utts]  # segments, not recordings
     assert (out1 / "text").read_bytes().endswith(b" a\n")
-    assert sorted(p.name for p in out1.iterdir()) == ["text"]  # no temporary file left behind
+    # no reference text: no wer.json; no temporary file left behind
+    assert sorted(p.name for p in out1.iterdir()) == ["segments.jsonl", "text"]
+    # segments.jsonl: one record per utterance in the order of text; a CTC model gives one segment over it
+    durations = {"spk1-utt10": 0.5, "spk1-utt2": 0.3, "spk2-Zed": 0.8, "spk2-alpha": 0.6}
+    assert [json.loads(line) for line in read_lines(out1 / "segments.jsonl")] == [
+        {"utt": u, "language": None, "segments": [{"start": 0.0, "end": durations[u], "text": "a"}]}
+        for u in plain_utts]
+    assert [json.loads(line)["segments"][0]["end"] for line in read_lines(out2 / "segments.jsonl")] == [0.4, 0.5, 0.6]
     log = capsys.readouterr().err
     assert f"ASR model {ctc_a}" in log
     assert f"transcribing 4 utterances of {plain} with {ctc_a}" in log
@@ -278,9 +294,12 @@ def test_empty_hypothesis_gets_placeholder(ctc_blank, tmp_path, caplog):
 
 # -- Whisper ----------------------------------------------------------------------------------
 
-def test_whisper_generate_options_and_cli(whisper, tmp_path, capsys):
-    transcriber = Transcriber(str(whisper), language="en", max_new_tokens=3)
-    assert transcriber.is_whisper
+def test_whisper_generate_options_and_cli(whisper, tmp_path, capsys, caplog):
+    with caplog.at_level(logging.WARNING, logger="voxrecipes.models.asr"):
+        transcriber = Transcriber(str(whisper), language="en", max_new_tokens=3)
+    assert transcriber.is_whisper and transcriber.multilingual and transcriber.languages == ["de", "en"]
+    # the tiny tokenizer has no <|0.00|>: timestamps are turned off, with a warning
+    assert not transcriber.timestamps and "no Whisper timestamp tokens" in caplog.text
     assert transcriber.generate_kwargs == {"num_beams": 1, "do_sample": False, "max_new_tokens": 3,
                                            "task": "transcribe", "language": "en"}
     rng = np.random.default_rng(1)
@@ -291,7 +310,14 @@ def test_whisper_generate_options_and_cli(whisper, tmp_path, capsys):
     batches: list[int] = []
     hyps = list(transcriber.transcribe_items(enumerate(waves), batch_size=4, on_batch=batches.append))
     assert batches == [1, 3] and [i for i, _ in hyps] == [0, 1, 2, 3]
-    assert all(hyp for _, hyp in hyps) and [hyp for _, hyp in hyps][2:] == ["aaa", "aaa"]
+    assert all(hyp.text for _, hyp in hyps) and [hyp.text for _, hyp in hyps][2:] == ["aaa", "aaa"]
+    # per-utterance languages: a batch holds one language; each hypothesis says what it was decoded as
+    batches = []
+    hyps = list(transcriber.transcribe_items(enumerate(waves[2:]), batch_size=4, on_batch=batches.append,
+                                             languages={1: "de"}))
+    assert batches == [1, 1] and [hyp.language for _, hyp in hyps] == ["en", "de"]
+    with pytest.raises(ConfigError, match="language 'fr' is not one of"):
+        transcriber.transcribe(waves[:1], languages=["fr"])
     auto = Transcriber(str(whisper))  # no language: Whisper detects it
     assert "language" not in auto.generate_kwargs and auto.generate_kwargs["task"] == "transcribe"
 
@@ -302,6 +328,123 @@ def test_whisper_generate_options_and_cli(whisper, tmp_path, capsys):
     assert [line.split(" ", 1)[0] for line in lines] == utts
     assert all(re.fullmatch(r"\S+ a+", line) for line in lines), lines
     assert "num_beams=1" in capsys.readouterr().err
+
+
+# -- what the backends share: languages, segments.jsonl, wer.json -----------------------------
+
+class ScriptedTranscriber(BatchedTranscriber):
+    """A backend without a model: the hypothesis of a wave is scripted by its duration; batches are recorded."""
+
+    backend = "scripted"
+    model_spec = "scripted"
+    sampling_rate = SR
+
+    def __init__(self, script: dict[float, list[Segment]], language: str = "", multilingual: bool = True) -> None:
+        super().__init__()
+        self.script, self.language, self.multilingual = script, language, multilingual
+        self.batches: list[tuple[list[float], str]] = []
+
+    def known_language(self, language: str) -> bool:
+        return language in ("en", "de", "es")
+
+    def describe(self) -> str:
+        return "scripted"
+
+    def transcribe_batch(self, waves, language):
+        durations = [round(len(w) / SR, 3) for w in waves]
+        self.batches.append((durations, language))
+        return [make_hypothesis(self.script[d], d, language or None) for d in durations]
+
+
+# the plain dir's durations: spk1-utt10 0.5, spk1-utt2 0.3, spk2-Zed 0.8, spk2-alpha 0.6 (8 kHz pipe)
+SCRIPT = {0.5: [Segment(0.0, 0.24, " Guten  Tag"), Segment(0.3, None, "zusammen.")],  # end unknown: 0.5
+          0.3: [Segment(0.0, 0.3, "  ")],                                         # nothing: the placeholder
+          0.8: [Segment(0.1, 0.5, "Hallo,"), Segment(0.5, 1.7, "Welt!")],          # end clipped to 0.8
+          0.6: [Segment(0.02, 0.61, "Hola amigos")]}
+REFERENCE = {"spk1-utt10": "Guten Tag, zusammen!", "spk1-utt2": "Ja.", "spk2-Zed": "Hallo schöne Welt.",
+             "spk2-alpha": "Hola, amigo."}
+
+
+def test_languages_segments_and_wer_of_a_data_dir(tmp_path, caplog):
+    data, utts = make_plain_dir(tmp_path)
+    (data / "utt2lang").write_text("spk1-utt10 de\nspk1-utt2 en\nspk2-Zed de\nspk2-alpha es\n")
+    (data / "text").write_text("".join(f"{u} {REFERENCE[u]}\n" for u in utts))
+    transcriber = ScriptedTranscriber(SCRIPT, language="en")
+    with caplog.at_level(logging.WARNING, logger="voxrecipes.models.asr"):
+        assert transcribe_data_dir(transcriber, data, tmp_path / "out", batch_size=4, progress=False) == 4
+    # utt2lang wins over the default: one language per batch, longest first within it
+    assert transcriber.batches == [([0.8, 0.5], "de"), ([0.3], "en"), ([0.6], "es")]
+    assert read_lines(tmp_path / "out" / "text") == [
+        "spk1-utt10 Guten Tag zusammen.", "spk1-utt2 <empty>", "spk2-Zed Hallo, Welt!", "spk2-alpha Hola amigos"]
+    assert "1 of 4 utterances" in caplog.text
+    assert read_lines(tmp_path / "out" / "segments.jsonl") == [
+        '{"utt": "spk1-utt10", "language": "de", "segments": [{"start": 0.0, "end": 0.24, "text": "Guten Tag"}, '
+        '{"start": 0.3, "end": 0.5, "text": "zusammen."}]}',
+        '{"utt": "spk1-utt2", "language": "en", "segments": []}',
+        '{"utt": "spk2-Zed", "language": "de", "segments": [{"start": 0.1, "end": 0.5, "text": "Hallo,"}, '
+        '{"start": 0.5, "end": 0.8, "text": "Welt!"}]}',
+        '{"utt": "spk2-alpha", "language": "es", "segments": [{"start": 0.02, "end": 0.6, "text": "Hola amigos"}]}']
+    assert set(read_segments(tmp_path / "out" / "segments.jsonl")) == set(utts)
+    # by hand: guten tag zusammen (3 hits) | ja vs nothing (1 deletion) | hallo schöne welt vs hallo welt
+    # (2 hits, 1 deletion) | hola amigo vs hola amigos (1 hit, 1 substitution): 4 errors in 9 words
+    report = json.loads((tmp_path / "out" / "wer.json").read_text())
+    assert {k: report[k] for k in ("substitutions", "deletions", "insertions", "hits", "ref_words", "utts",
+                                   "empty_hypotheses")} == {"substitutions": 1, "deletions": 2, "insertions": 0,
+                                                            "hits": 6, "ref_words": 9, "utts": 4,
+                                                            "empty_hypotheses": 1}
+    assert report["wer"] == pytest.approx(3 / 9)
+    assert (report["set"], report["model"], report["backend"]) == ("plain", "scripted", "scripted")
+    # without utt2lang the default language holds; with no default, "" asks the model to detect it
+    (data / "utt2lang").unlink()
+    (data / "text").unlink()
+    transcriber = ScriptedTranscriber(SCRIPT)
+    transcribe_data_dir(transcriber, data, tmp_path / "out", batch_size=3, progress=False)
+    assert transcriber.batches == [([0.8, 0.6, 0.5], ""), ([0.3], "")]
+    assert not (tmp_path / "out" / "wer.json").exists()  # no reference now: the old WER is gone
+    assert json.loads(read_lines(tmp_path / "out" / "segments.jsonl")[0])["language"] is None
+
+
+def test_english_only_model_and_unknown_languages(tmp_path, caplog):
+    data, utts = make_plain_dir(tmp_path)
+    (data / "utt2lang").write_text("spk1-utt10 de\nspk1-utt2 en\nspk2-Zed de\nspk2-alpha es\n")
+    english = ScriptedTranscriber(SCRIPT, multilingual=False)
+    with caplog.at_level(logging.WARNING, logger="voxrecipes.models.asr"):
+        transcribe_data_dir(english, data, tmp_path / "out", batch_size=4, progress=False)
+    assert english.batches == [([0.8, 0.6, 0.5, 0.3], "en")]
+    assert caplog.text.count("English-only") == 2  # once for de, once for es
+    (data / "utt2lang").write_text("spk1-utt10 de\nspk1-utt2 en\nspk2-Zed xx\nspk2-alpha es\n")
+    with pytest.raises(DataError) as info:
+        transcribe_data_dir(ScriptedTranscriber(SCRIPT), data, tmp_path / "out2", progress=False)
+    assert (info.value.path, info.value.line) == (str(data / "utt2lang"), 3)
+    assert "language 'xx' is not one of scripted's languages" in str(info.value)
+    assert not (tmp_path / "out2").exists()
+
+
+def test_read_segments_rejects_bad_lines(tmp_path):
+    path = tmp_path / "segments.jsonl"
+    path.write_text('{"utt": "a", "language": null, "segments": []}\n'
+                    '{"utt": "b", "language": "en", "segments": [{"start": 1.0, "end": 0.5, "text": "x"}]}\n')
+    with pytest.raises(DataError, match=r"segments.jsonl:2: not a segments.jsonl record"):
+        read_segments(path)
+    path.write_text('{"utt": "a", "language": null, "segments": []}\n{"utt": "a", "segments": []}\n')
+    with pytest.raises(DataError, match=r"segments.jsonl:2: utterance 'a' appears twice"):
+        read_segments(path)
+
+
+def test_backend_names():
+    assert check_backend("faster_whisper") == "faster_whisper"
+    with pytest.raises(ConfigError, match="unknown ASR backend 'whisper_cpp': choose one of transformers, "
+                                          "faster_whisper"):
+        check_backend("whisper_cpp")
+
+
+def test_cli_unknown_backend_is_a_usage_error(ctc_a, tmp_path, capsys):
+    data, _ = make_plain_dir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        cli(["--model", str(ctc_a), "--asr_backend", "whisper_cpp", "--data", str(data), "--out_dir",
+             str(tmp_path / "o")])
+    assert info.value.code == 2 and "invalid choice: 'whisper_cpp'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 # -- bad input --------------------------------------------------------------------------------
@@ -361,7 +504,7 @@ def test_failed_rerun_keeps_the_previous_text(ctc_a, tmp_path, capsys):
     error = cli_error(["--model", str(ctc_a), "--data", str(data), "--out_dir", str(out)], capsys)
     assert f"{data / 'wav.scp'}:4:" in error
     assert (out / "text").read_text() == before
-    assert sorted(p.name for p in out.iterdir()) == ["text"]
+    assert sorted(p.name for p in out.iterdir()) == ["segments.jsonl", "text"]
 
 
 def test_bad_data_dir_fails_before_the_model_loads(tmp_path, capsys, monkeypatch):

@@ -1,21 +1,35 @@
-"""Transcribe data directories with a transformers speech-recognition pipeline (the ASR stage).
+"""Transcribe data directories with Whisper (or a CTC model): the ASR stage, two backends.
 
 For each --data directory, every utterance of its wav.scp (segments honoured, ``cmd |``
-pipes run) is transcribed and ``<out_dir>/text`` is written: ``<utt> <transcript>``
-lines, C-sorted, one per utterance, on one line each. The model (a Whisper model id, a
-local directory or package:<module>) is loaded once for all directories. Whisper-like
-models decode greedily (num_beams 1, as in the paper) with task=transcribe and
---language if given (empty: detected per utterance); CTC models take the argmax path.
+pipes run) is transcribed, and <out_dir> gets:
+
+- ``text``: ``<utt> <transcript>`` lines, C-sorted, one per utterance, on one line each;
+- ``segments.jsonl``: one JSON object per utterance, C-sorted, ``{"utt": ..., "language":
+  "en" or null (detected), "segments": [{"start": s, "end": s, "text": ...}, ...]}``, times
+  in seconds from the start of the utterance (Whisper's timestamps; one segment over the
+  utterance with --no_timestamps or a CTC model; none for an empty hypothesis);
+- ``wer.json`` (only when the data dir has a reference ``text``): corpus-level WER
+  (jiwer; lowercase, NFKC, apostrophes removed, other punctuation replaced by spaces)
+  with substitutions, deletions, insertions, hits, ref_words, utts, empty_hypotheses.
+
+Backends (--asr_backend): ``transformers`` (a transformers speech-recognition pipeline;
+--model is a Hugging Face model id in the local cache, a local directory or
+package:<name>, e.g. package:whisper_base) or ``faster_whisper`` (CTranslate2; --model is
+a CTranslate2 Whisper directory or package:whisper_base / package:whisper_tiny_en;
+--compute_type auto is int8 on CPU, float16 on a GPU). The model is loaded once for all
+directories. Decoding is greedy (num_beams 1, as in the paper), task=transcribe,
+batched by language and length. Language per utterance: the data dir's utt2lang when it
+has one, else --language, else detected by the model per utterance.
 
 An empty hypothesis (silence, noise) is written as --empty_placeholder ("<empty>" by
-default), because the data contract forbids empty transcripts; the count is logged.
-``text`` appears only once a directory is complete: bad audio stops the run with the
-wav.scp file and line, and leaves no partial file.
+default), because the data contract forbids empty transcripts; the count is logged,
+and the WER scores it as empty. The outputs appear only once a directory is complete:
+bad audio stops the run with the wav.scp file and line, and leaves no partial file.
 
 Example::
 
-    python -m voxrecipes.bin.transcribe --model openai/whisper-large-v3 --language en \\
-        --data data/test1 data/test2 --out_dir dump/asr/test1 dump/asr/test2 --batch_size 8
+    python -m voxrecipes.bin.transcribe --asr_backend faster_whisper --model package:whisper_base \\
+        --language en --data data/test1 data/test2 --out_dir dump/asr/test1 dump/asr/test2 --batch_size 8
 """
 
 from __future__ import annotations
@@ -29,15 +43,28 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="transcribe", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True,
-                        help="ASR model: Hugging Face model id (local cache), local directory or package:<module>")
+                        help="ASR model: transformers: Hugging Face model id (local cache), local directory or "
+                             "package:<name>; faster_whisper: CTranslate2 Whisper directory or package:<name>")
+    parser.add_argument("--asr_backend", default="transformers", choices=["transformers", "faster_whisper"],
+                        help="transformers pipeline or faster-whisper (CTranslate2)")
     parser.add_argument("--data", required=True, nargs="+", help="data directories to transcribe")
-    parser.add_argument("--out_dir", required=True, nargs="+", help="output directories (get 'text'), one per --data")
+    parser.add_argument("--out_dir", required=True, nargs="+",
+                        help="output directories (get text, segments.jsonl, wer.json), one per --data")
     parser.add_argument("--batch_size", type=int, default=8, help="utterances per forward pass")
-    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, auto)")
+    parser.add_argument("--device", default="cpu", help="device (cpu, cuda, cuda:1, auto)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
-                        help="model dtype; bfloat16/float16 for a GPU")
+                        help="transformers: model dtype; bfloat16/float16 for a GPU")
+    parser.add_argument("--compute_type", default="auto",
+                        help="faster_whisper: CTranslate2 compute type (auto: int8 on CPU, float16 on GPU; "
+                             "int8, int8_float32, float32, float16, ...)")
+    parser.add_argument("--cpu_threads", type=int, default=0,
+                        help="faster_whisper: CTranslate2 threads on CPU (0: its default)")
     parser.add_argument("--language", default="",
-                        help="Whisper language code (e.g. en); empty: detect per utterance; ignored by CTC models")
+                        help="Whisper language code (e.g. en) for utterances without utt2lang; empty: detect per "
+                             "utterance; ignored by CTC models")
+    parser.add_argument("--num_beams", type=int, default=1, help="beam size (1: greedy, as in the paper)")
+    parser.add_argument("--no_timestamps", action="store_true",
+                        help="decode without Whisper timestamps (segments.jsonl: one segment per utterance)")
     parser.add_argument("--empty_placeholder", default="<empty>",
                         help="written for an utterance whose hypothesis is empty (text must not be empty)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
@@ -49,21 +76,27 @@ def main(args: argparse.Namespace) -> None:
 
     from voxrecipes.data.datadir import DataDir
     from voxrecipes.errors import ConfigError
-    from voxrecipes.models.asr import Transcriber, check_placeholder, transcribe_data_dir
-    from voxrecipes.models.text_encoder import resolve_model_path
+    from voxrecipes.models import asr
 
     if len(args.data) != len(args.out_dir):
         raise ConfigError(f"{len(args.data)} --data directories but {len(args.out_dir)} --out_dir")
     if args.batch_size < 1:
         raise ConfigError(f"--batch_size must be >= 1, got {args.batch_size}")
-    check_placeholder(args.empty_placeholder)
-    resolve_model_path(args.model, what="ASR")  # a missing model directory fails before any data is read
+    asr.check_backend(args.asr_backend)
+    asr.check_placeholder(args.empty_placeholder)
+    asr.resolve_asr_model(args.asr_backend, args.model)  # a missing model fails before any data is read
     data_dirs = [DataDir.load(data) for data in args.data]  # every directory valid before the model loads
-    transcriber = Transcriber(args.model, device=args.device, dtype=args.dtype, language=args.language)
+    options = dict(device=args.device, language=args.language, num_beams=args.num_beams,
+                   timestamps=not args.no_timestamps)
+    if args.asr_backend == "faster_whisper":
+        options.update(compute_type=args.compute_type, cpu_threads=args.cpu_threads)
+    else:
+        options.update(dtype=args.dtype)
+    transcriber = asr.load_transcriber(args.asr_backend, args.model, **options)
     logging.getLogger(__name__).info("ASR model %s", transcriber.describe())
-    for dd, out in zip(data_dirs, args.out_dir):
-        transcribe_data_dir(transcriber, dd, out, batch_size=args.batch_size,
-                            empty_placeholder=args.empty_placeholder, progress=not args.no_progress)
+    for dd, out in zip(data_dirs, args.out_dir, strict=True):
+        asr.transcribe_data_dir(transcriber, dd, out, batch_size=args.batch_size,
+                                empty_placeholder=args.empty_placeholder, progress=not args.no_progress)
 
 
 if __name__ == "__main__":
