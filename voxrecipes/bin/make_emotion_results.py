@@ -9,7 +9,8 @@ dev_bal test1): for each --fusion_check, whether the fused system beats each lis
 in the same table); for each --modality_check, whether text leads on valence and speech on arousal
 (CCC); every verdict is strict and on the unrounded values, and a set without the metrics reads "not
 evaluated". Last, the "Fusion weights" section from each --fusion_weights weights.json written by
-fuse_posteriors. The text also goes to stdout.
+fuse_posteriors, and a table of the ASR word error rates from each --wer SET=wer.json (written by
+transcribe). The text also goes to stdout.
 
 Example::
 
@@ -68,6 +69,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fusion_weights", action="append", default=[], metavar="NAME=WEIGHTS_JSON",
                         help="a fused system (a --category or --attributes name, as its --task) and the "
                              "weights.json fuse_posteriors wrote for it; repeat the option")
+    parser.add_argument("--wer", action="append", default=[], metavar="SET=WER_JSON",
+                        help="the wer.json the ASR stage wrote for a set (a table of word error rates); repeat the "
+                             "option, rows keep the order given")
     parser.add_argument("--out", required=True, help="output Markdown file")
     return parser
 
@@ -78,7 +82,8 @@ def main(args: argparse.Namespace) -> None:
     print(make_emotion_results(args.title, args.out, category=args.category, attributes=args.attributes,
                                prior_pairs=args.prior_pair, prior_set=args.prior_set, sets=args.sets,
                                fusion_checks=args.fusion_check, modality_checks=args.modality_check,
-                               fusion_weights=args.fusion_weights, check_sets=args.check_sets), end="")
+                               fusion_weights=args.fusion_weights, check_sets=args.check_sets, wers=args.wer),
+          end="")
 
 
 if __name__ == "__main__":

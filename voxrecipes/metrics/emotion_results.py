@@ -24,7 +24,11 @@ by :func:`voxrecipes.metrics.attributes.evaluate_attributes`. The page holds:
 * fusion weights: for each ``NAME=weights.json`` written by ``fuse_posteriors``, the
   chosen interpolation weights (per attribute for attributes) with the tuning set, its
   size and the tuning scores, or the logistic-regression fuser's C, features and training
-  set.
+  set;
+* ASR word error rate (``SET=wer.json`` specs, written by the ASR stage when a set has a
+  reference transcript): one row per set (in the order given) with the WER in percent,
+  substitutions, deletions, insertions, reference words, utterances, empty hypotheses
+  and the ASR model and backend, plus the text normalisation the files record.
 
 Every verdict compares the unrounded values and is strict (equal is "does not beat" /
 "does not lead"); a check set without the needed metrics reads "not evaluated".
@@ -514,11 +518,13 @@ def render_emotion_results(title: str, category: Sequence[Entry], attributes: Se
                            fusion_checks: Sequence[tuple[str, str, list[str]]] = (),
                            modality_checks: Sequence[tuple[str, str]] = (),
                            fusion_weights: Sequence[tuple[str, str, dict, Path]] = (),
-                           check_sets: Sequence[str] = DEFAULT_CHECK_SETS) -> str:
+                           check_sets: Sequence[str] = DEFAULT_CHECK_SETS,
+                           wers: Sequence[tuple[str, dict, Path]] = ()) -> str:
     """The whole RESULTS.md text; links are relative to ``out_dir``.
 
     ``fusion_checks`` are resolved ``(kind, fused, singles)`` triples (kind: ``category`` or
-    ``attributes``), ``fusion_weights`` ``(name, kind, weights.json report, path)``.
+    ``attributes``), ``fusion_weights`` ``(name, kind, weights.json report, path)``, ``wers``
+    ``(set, wer.json report, path)``.
     """
     lines = header_lines(title, env)
     if category:
@@ -535,6 +541,8 @@ def render_emotion_results(title: str, category: Sequence[Entry], attributes: Se
     if fusion_weights:
         ids = {kind: _ids(entries) for kind, entries in tables.items()}
         lines += [""] + render_fusion_weights(fusion_weights, ids, out_dir)
+    if wers:
+        lines += [""] + render_wer_table(wers, out_dir)
     return "\n".join(lines) + "\n"
 
 
@@ -609,6 +617,44 @@ def _load_fusion_weights(specs: Sequence[str], category: Sequence[Entry],
     return items
 
 
+def parse_wer_spec(spec: str) -> tuple[str, Path]:
+    """Split ``SET=path/to/wer.json`` (the path may contain ``=``)."""
+    set_name, sep, path = spec.partition("=")
+    if not sep or not set_name.strip() or not path.strip() or "|" in set_name:
+        raise ConfigError(f"--wer must be SET=path/to/wer.json (SET without '=' or '|'), got '{spec}'")
+    return set_name.strip(), Path(path)
+
+
+def _load_wers(specs: Sequence[str]) -> list[tuple[str, dict, Path]]:
+    from voxrecipes.metrics.wer import load_wer
+
+    items: list[tuple[str, dict, Path]] = []
+    for spec in specs:
+        set_name, path = parse_wer_spec(spec)
+        if any(name == set_name for name, _, _ in items):
+            raise ConfigError(f"--wer {spec}: a WER for set '{set_name}' was already given")
+        items.append((set_name, load_wer(path), path))
+    return items
+
+
+def render_wer_table(items: Sequence[tuple[str, dict, Path]], out_dir: str | os.PathLike) -> list[str]:
+    """The "ASR transcripts" section: one row per set, WER in percent with its counts, model and backend."""
+    lines = ["## ASR transcripts: word error rate", "",
+             "The text systems are trained and scored on these ASR transcripts; the WER compares them with the "
+             "corpus transcripts (corpus-level: (S + D + I) / reference words; empty hypotheses are scored as "
+             "empty).", ""]
+    lines += _header(["set", "WER (%)", "substitutions", "deletions", "insertions", "reference words", "utterances",
+                      "empty hypotheses", "ASR model (backend)", "file"])
+    for set_name, report, path in items:
+        model = f"{report.get('model', '?')} ({report.get('backend', '?')})"
+        lines.append(_row([set_name, f"{100 * report['wer']:.2f}", *(str(int(report[k])) for k in (
+            "substitutions", "deletions", "insertions", "ref_words", "utts", "empty_hypotheses")), model,
+            f"[wer.json]({relative_link(path, out_dir)})"]))
+    normalizations = sorted({str(report["normalization"]) for _, report, _ in items})
+    lines += ["", f"Text normalisation before scoring: {'; '.join(normalizations)}."]
+    return lines
+
+
 def _check_sets(check_sets: Sequence[str]) -> list[str]:
     names = _distinct(check_sets, "--check_sets")
     if not names or not all(names):
@@ -621,13 +667,14 @@ def make_emotion_results(title: str, out: str | os.PathLike, *, category: Sequen
                          prior_set: str = DEFAULT_PRIOR_SET, sets: Sequence[str] | None = None,
                          fusion_checks: Sequence[str] = (), modality_checks: Sequence[str] = (),
                          fusion_weights: Sequence[str] = (), check_sets: Sequence[str] = DEFAULT_CHECK_SETS,
-                         env: dict[str, str] | None = None) -> str:
+                         wers: Sequence[str] = (), env: dict[str, str] | None = None) -> str:
     """Build RESULTS.md from ``NAME=SET=metrics.json`` specs, write it atomically and return the text.
 
     ``prior_pairs`` are ``NAME_WITHOUT=NAME_WITH`` specs over the categorical systems;
     ``fusion_checks`` ``FUSED=SYS1,SYS2,...`` over the systems of one table;
     ``modality_checks`` ``TEXT=SPEECH`` over the attribute systems; ``fusion_weights``
-    ``NAME=weights.json`` of fused systems. The verdicts are given on ``check_sets``.
+    ``NAME=weights.json`` of fused systems; ``wers`` ``SET=wer.json`` of the ASR stage.
+    The verdicts are given on ``check_sets``.
     Everything is read and checked before anything is written.
     """
     if not category and not attributes:
@@ -641,11 +688,12 @@ def make_emotion_results(title: str, out: str | os.PathLike, *, category: Sequen
     modality = _resolve_modality_checks(modality_checks, att)
     check_set_names = _check_sets(check_sets) if checks or modality else list(check_sets)
     weights = _load_fusion_weights(fusion_weights, cat, att)
+    wer_items = _load_wers(wers)
     out = Path(out)
     text = render_emotion_results(title, cat, att, pairs, prior_set, columns,
                                   env if env is not None else environment(), out.parent,
                                   fusion_checks=checks, modality_checks=modality, fusion_weights=weights,
-                                  check_sets=check_set_names)
+                                  check_sets=check_set_names, wers=wer_items)
     with atomic_write(out) as handle:
         handle.write(text)
     return text
