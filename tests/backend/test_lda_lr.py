@@ -120,3 +120,38 @@ def test_train_missing_embedding_names_both_files(tmp_path):
     write_table(tmp_path / "utt2category", dict(zip(utts, y)))
     with pytest.raises(DataError, match=r"emb\.scp: 1 labelled utterances of .*utt2category have no embedding"):
         train_backend(tmp_path / "emb.scp", tmp_path / "utt2category", tmp_path / "b")
+
+
+def test_rare_class_is_refused_naming_it_and_its_line(tmp_path, capsys):
+    """A typo ('Sad' for 'S') without --classes used to become an 11th class of one utterance."""
+    from voxrecipes.bin import train_lda_lr
+    from voxrecipes.cli import run
+
+    x, y = gaussian_problem({"A": 20, "H": 20, "S": 20})
+    utts = [f"u{i:03d}" for i in range(len(y))]
+    y[44] = "Sad"  # line 45 of utt2category
+    write_ark_scp(tmp_path / "emb", zip(utts, x.astype(np.float32)))
+    write_table(tmp_path / "utt2category", dict(zip(utts, y)))
+    base = ["--embedding_scp", str(tmp_path / "emb.scp"), "--labels", str(tmp_path / "utt2category")]
+    with pytest.raises(DataError) as err:
+        train_backend(tmp_path / "emb.scp", tmp_path / "utt2category", tmp_path / "b")
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / 'utt2category'}:45: ") and "'Sad'" in message
+    assert "--min_class_count" in message and "1 " in message
+    assert not (tmp_path / "b").exists()
+    # the entry point: exit 1, and the class set it found in the log
+    with pytest.raises(SystemExit) as exc:
+        run(train_lda_lr.main, train_lda_lr.get_parser(), [*base, "--out_dir", str(tmp_path / "b")])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert "training classes found in" in err and "A=20 H=20 S=19 Sad=1" in err
+    assert len([line for line in err.splitlines() if line.startswith("ERROR:")]) == 1
+    # told otherwise, it trains the class
+    model = train_backend(tmp_path / "emb.scp", tmp_path / "utt2category", tmp_path / "b", min_class_count=1)
+    assert model.classes == ["A", "H", "S", "Sad"]
+    run(train_lda_lr.main, train_lda_lr.get_parser(),
+        [*base, "--out_dir", str(tmp_path / "c"), "--exclude", "Sad", "--min_class_count", "19"])
+    assert json.loads((tmp_path / "c" / "classes.json").read_text())["classes"] == ["A", "H", "S"]
+    with pytest.raises(DataError, match=r"'S' has 19 training utterances"):
+        train_backend(tmp_path / "emb.scp", tmp_path / "utt2category", tmp_path / "d", exclude=["Sad"],
+                      min_class_count=20)

@@ -41,6 +41,11 @@ from voxrecipes.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
 
+#: Default smallest number of training utterances of a class (``train_lda_lr --min_class_count``).
+#: A class seen once or twice is far more likely a label typo (``Sad`` for ``S``) than a class
+#: a backend can learn, and without ``--classes`` it would silently become an output class;
+#: 3 still admits the rare classes of the smallest generated corpora.
+DEFAULT_MIN_CLASS_COUNT = 3
 MODEL_FILE = "model.npz"
 META_FILE = "classes.json"
 ARRAYS = ("scaler_mean", "scaler_scale", "lda_xbar", "lda_scalings", "lr_coef", "lr_intercept",
@@ -187,13 +192,48 @@ def fit_lda_lr(x: np.ndarray, labels: Sequence[str], *, lda_dim: int = 15, C: fl
     return model
 
 
+def check_class_counts(utts: Sequence[str], labels: Sequence[str], labels_path: str | os.PathLike,
+                       min_count: int) -> dict[str, int]:
+    """Log the class set found in the training labels; refuse a class with fewer than ``min_count`` utterances.
+
+    Returns ``class -> count`` (sorted by class). The error names the label file and the
+    line of the rare class's first utterance, since that class is most often a typo.
+    """
+    from voxrecipes.data.table import read_table
+
+    counts: dict[str, int] = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    counts = dict(sorted(counts.items()))
+    logger.info("training classes found in %s: %s", os.fspath(labels_path),
+                " ".join(f"{c}={n}" for c, n in counts.items()))
+    rare = [c for c, n in counts.items() if n < min_count]
+    if rare:
+        first = rare[0]
+        utt = next(u for u, label in zip(utts, labels) if label == first)
+        line = list(read_table(labels_path)).index(utt) + 1  # read_table: one utterance per line
+        others = "".join(f", '{c}' ({counts[c]})" for c in rare[1:])
+        raise DataError(labels_path, line, f"class '{first}' has {counts[first]} training "
+                                           f"utterance{'s' if counts[first] != 1 else ''} (first: '{utt}'), fewer "
+                                           f"than --min_class_count {min_count}{others and '; also' + others[1:]}; "
+                                           "a typo? fix the label, leave the class out with --exclude, or lower "
+                                           "--min_class_count")
+    return counts
+
+
 def train_backend(embedding_scp: str | os.PathLike, labels_path: str | os.PathLike, out_dir: str | os.PathLike, *,
                   exclude: Sequence[str] = (), lda_dim: int = 15, C: float = 1.0, max_iter: int = 1000,
-                  classes: Sequence[str] | None = None) -> LdaLrModel:
-    """Train on the labelled utterances of ``labels_path`` (minus ``exclude`` classes) and save."""
+                  classes: Sequence[str] | None = None,
+                  min_class_count: int = DEFAULT_MIN_CLASS_COUNT) -> LdaLrModel:
+    """Train on the labelled utterances of ``labels_path`` (minus ``exclude`` classes) and save.
+
+    Every training class needs at least ``min_class_count`` utterances (see
+    :func:`check_class_counts`).
+    """
     from voxrecipes.backend.training_data import labelled_embeddings
 
     use, train_x, train_y, excluded = labelled_embeddings(embedding_scp, labels_path, exclude)
+    check_class_counts(use, train_y, labels_path, min_class_count)
     try:
         model = fit_lda_lr(train_x, train_y, lda_dim=lda_dim, C=C, max_iter=max_iter, classes=classes)
     except ValueError as err:

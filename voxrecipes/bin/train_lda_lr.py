@@ -3,6 +3,9 @@
 StandardScaler -> LDA(min(lda_dim, K-1)) -> multinomial logistic regression; the corrected
 softmax biases b'_k = b_k - log(pi_k) + log(1/K) (pi_k: training class frequency) are stored
 next to the trained ones. Writes <out_dir>/model.npz and <out_dir>/classes.json (no pickle).
+The class set found in the labels is logged; a class with fewer than --min_class_count
+training utterances is an error naming the label file and line (most often a typo, which
+would otherwise become a class of its own when --classes is not given).
 
 Example::
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 
+from voxrecipes.backend.lda_lr import DEFAULT_MIN_CLASS_COUNT
 from voxrecipes.cli import run
 
 
@@ -28,6 +32,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lda_dim", type=int, default=15, help="LDA dimension (capped at K-1); paper: 15")
     parser.add_argument("--C", type=float, default=1.0, help="inverse L2 regularisation of the logistic regression")
     parser.add_argument("--max_iter", type=int, default=1000, help="lbfgs iterations of the logistic regression")
+    parser.add_argument("--min_class_count", type=int, default=DEFAULT_MIN_CLASS_COUNT,
+                        help="smallest number of training utterances of a class (default: %(default)s); a rarer "
+                             "class is an error, most often a label typo; 1 accepts any class")
     parser.add_argument("--out_dir", required=True, help="model directory")
     return parser
 
@@ -36,7 +43,8 @@ def main(args: argparse.Namespace) -> None:
     from voxrecipes.backend.lda_lr import train_backend
 
     train_backend(args.embedding_scp, args.labels, args.out_dir, exclude=args.exclude, lda_dim=args.lda_dim,
-                  C=args.C, max_iter=args.max_iter, classes=args.classes or None)
+                  C=args.C, max_iter=args.max_iter, classes=args.classes or None,
+                  min_class_count=args.min_class_count)
 
 
 if __name__ == "__main__":
