@@ -313,6 +313,24 @@ def test_reproducible_from_torch_seed(generated):
     assert any(a[0].shape != o[0].shape or not torch.equal(a[0], o[0]) for a, o in zip(first, other))
 
 
+def test_rir_and_noise_files_are_drawn_from_the_torch_seed(generated, monkeypatch):
+    """speechbrain shuffles its noise/RIR list with its own fixed seed (SB_GLOBAL_SEED, epoch 0): every
+    restarted list came back in the same order, so every reverberated utterance got the same RIR. The
+    file drawn must follow torch's RNG (seeded by the trainer) and nothing else."""
+    wav, length = _speechlike(1, 0.5), torch.tensor([8000])
+
+    def reverb(torch_seed: int) -> torch.Tensor:
+        aug = WaveformAugmenter(rir_csv=generated["rir_csv"], rir_prob=1.0, speed_prob=0.0)
+        torch.manual_seed(torch_seed)
+        return aug(wav, length)[0]
+
+    outputs = [reverb(seed) for seed in range(8)]
+    distinct = {tuple(o[0, :2000:50].tolist()) for o in outputs}
+    assert len(distinct) >= 2  # 4 RIRs, 8 draws: all alike has probability 4 * 4**-8
+    monkeypatch.setenv("SB_GLOBAL_SEED", "12345")  # speechbrain's own seed must not matter
+    assert all(torch.equal(reverb(seed), o) for seed, o in enumerate(outputs))
+
+
 def test_private_seed_ignores_and_keeps_global_rng(generated):
     conf = {"noise_csv": generated["noise_csv"], "noise_prob": 1.0, "speed_prob": 0.5, "seed": 3}
     wavs, lengths = _speechlike(2, 0.5), torch.tensor([8000, 8000])

@@ -29,7 +29,8 @@ training batch needs around it:
   speed, and zeroes everything beyond each length.
 
 Randomness comes from torch's global RNG (speechbrain's own draws and the noise/RIR
-shuffling included), and the noise/RIR order is redrawn on every call, so a call's
+shuffling included: its sampler's own fixed seed is replaced by a draw from torch's RNG),
+and the noise/RIR order is redrawn on every call, so a call's
 result depends only on the RNG state: ESPnet seeds it per epoch in the main process
 and torch derives every data-loader worker's seed from that. The speechbrain modules
 are built on first use and dropped when pickled, so an augmenter can be handed to
@@ -362,11 +363,19 @@ def _restart(module, loader_attr: str, iter_attr: str) -> None:
     """Start speechbrain's noise/RIR loader afresh, so the files drawn depend only on the RNG state now.
 
     speechbrain keeps one shuffled iterator for the module's lifetime; restarting it
-    (a new permutation from torch's RNG) makes a call reproducible from the seed
-    alone, whatever calls came before it. The loader itself is built on first use.
+    makes a call reproducible from the seed alone, whatever calls came before it. Its
+    shuffling sampler (``ReproducibleRandomSampler``) does not use torch's RNG but its
+    own seed (``SB_GLOBAL_SEED``, default 563375142) plus an epoch that nobody advances,
+    so every restart would give the same order and every reverberated utterance the
+    same RIR. The sampler's seed is therefore drawn from torch's RNG (seeded by the
+    trainer) before each restart. The loader itself is built on first use.
     """
     loader = getattr(module, loader_attr, None)
     if loader is not None:
+        sampler = getattr(loader, "sampler", None)
+        if sampler is not None and hasattr(sampler, "seed") and hasattr(sampler, "set_epoch"):
+            sampler.seed = int(torch.randint(0, 2**31 - 1, ()))
+            sampler.set_epoch(0)
         setattr(module, iter_attr, iter(loader))
 
 
