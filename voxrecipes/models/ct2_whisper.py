@@ -357,7 +357,9 @@ class _StateDictBuilder:
                                   "cannot dequantize it")
             self.used.add(self.model.resolve(scale_name))
             scale = self.model.array(scale_name).astype(np.float32)
-            data = data.astype(np.float32) / (scale.reshape(-1, 1) if scale.ndim == 1 else scale)
+            if scale.ndim == 1:  # one scale per output row (int8); else one for the tensor (int16)
+                scale = scale.reshape((-1,) + (1,) * (data.ndim - 1))
+            data = data.astype(np.float32) / scale
         return data
 
     def put(self, hf_name: str, data: np.ndarray) -> None:
