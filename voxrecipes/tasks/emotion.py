@@ -23,6 +23,17 @@ says what is emotion-specific:
   other classes are left out) or the mean CCC, over the whole validation set, reported
   as ``valid/macro_f1`` or ``valid/ccc`` for ``--best_model_criterion``.
 
+Reproducibility: ESPnet seeds Python's, numpy's and torch's RNGs with ``--seed`` before
+building the model and with ``seed + epoch`` before each epoch; each data-loader worker
+gets its torch seed from that state and its numpy seed from ``seed + epoch + worker id``,
+so the crops (numpy) and the augmentation (torch, including the noise/RIR files drawn)
+are a function of the seed. What the seed does not fix is the float arithmetic: the
+order of the additions in CPU reductions follows torch's intra-op thread count, so the
+same seed gives the same weights bit for bit only with the same ``--num_threads`` (the
+recipes' job runner pins it to 1 per job), the same number of data-loader workers and
+the same machine. ``--deterministic`` (default true) also makes torch choose
+deterministic GPU kernels (``torch.use_deterministic_algorithms``).
+
 The backbone's configuration is written into ``config.yaml`` (``encoder_config``) so
 that :func:`~voxrecipes.tasks.emotion_inference.load_emotion_model` rebuilds the
 trained model without the pretrained checkpoint it started from.
@@ -32,13 +43,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Callable, Collection
 
 import numpy as np
 import torch
 from espnet2.tasks.abs_task import AbsTask
 from espnet2.utils.nested_dict_action import NestedDictAction
-from espnet2.utils.types import float_or_none, str2bool, str_or_none
+from espnet2.utils.types import float_or_none, int_or_none, str2bool, str_or_none
 
 from voxrecipes.data.audio import SAMPLE_RATE
 from voxrecipes.errors import ConfigError
@@ -58,6 +70,8 @@ logger = logging.getLogger(__name__)
 CLASSES = ("A", "S", "H", "U", "F", "D", "C", "N", "O", "X")
 #: The classes of the challenge's macro-F1.
 F1_CLASSES = ("A", "S", "H", "U", "F", "D", "C", "N")
+#: cuBLAS workspace setting that ``torch.use_deterministic_algorithms`` needs on CUDA >= 10.2.
+CUBLAS_WORKSPACE_CONFIG = ":4096:8"
 
 
 class EmotionCrop:
@@ -216,6 +230,26 @@ class EmotionTask(AbsTask):
                            help="noise list written by make_augment_csvs (MUSAN point-source noises)")
         group.add_argument("--rir_csv", type=str_or_none, default=None,
                            help="room impulse response list written by make_augment_csvs")
+        group.add_argument("--num_threads", type=int_or_none, default=None,
+                           help="torch intra-op threads of the training process (none: torch's default, which "
+                                "follows OMP_NUM_THREADS); the same seed gives the same weights only with the same "
+                                "thread count")
+        group.add_argument("--deterministic", type=str2bool, default=True,
+                           help="torch.use_deterministic_algorithms (warn-only): deterministic GPU kernels, "
+                                "so that a GPU run repeats too")
+
+    @classmethod
+    def main_worker(cls, args: argparse.Namespace) -> None:
+        """Fix what the seed alone does not (threads, kernel choice), log it, then train as ESPnet does."""
+        if args.num_threads is not None:
+            if args.num_threads < 1:
+                raise ConfigError(f"--num_threads must be positive, got {args.num_threads}")
+            torch.set_num_threads(args.num_threads)
+        if args.deterministic:
+            # cuBLAS reads this when it starts: it must be set before the first CUDA matmul.
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE_CONFIG)
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        super().main_worker(args)
 
     @classmethod
     def build_augmenter(cls, args: argparse.Namespace):
@@ -249,6 +283,10 @@ class EmotionTask(AbsTask):
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> EmotionESPnetModel:
+        # Logged here, after ESPnet has set up logging: what the weights depend on besides the seed.
+        logger.info("seed %d, torch intra-op threads %d, data-loader workers %d, deterministic algorithms %s",
+                    getattr(args, "seed", 0), torch.get_num_threads(), getattr(args, "num_workers", 0),
+                    getattr(args, "deterministic", False))
         model = build_emotion_model(args)
         # Recorded in config.yaml (dumped after build_model) so that inference needs no pretrained checkpoint.
         args.encoder_config = model.backbone_config.to_diff_dict()
