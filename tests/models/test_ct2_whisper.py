@@ -433,6 +433,14 @@ def test_cli_converts_and_reports_errors(tmp_path, small_ct2, capsys):
     run(main, get_parser(), ["--ct2_dir", str(small_ct2), "--out_dir", str(tmp_path / "hf"), "--dtype", "float16"])
     model = WhisperForConditionalGeneration.from_pretrained(str(tmp_path / "hf"))
     assert str(model.dtype) == "torch.float16" and model.config.d_model == 64
+    run(main, get_parser(), ["--ct2_dir", str(small_ct2), "--out_dir", str(tmp_path / "hf")])  # replaces its own
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["dtype"] == "float32"
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(SystemExit):  # a directory that is not an earlier conversion is never replaced
+        run(main, get_parser(), ["--ct2_dir", str(small_ct2), "--out_dir", str(tmp_path / "mine")])
+    assert "is not an earlier conversion" in capsys.readouterr().err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
     bad = _copy_dir(small_ct2, tmp_path / "cut", (small_ct2 / "model.bin").read_bytes()[:1000])
     with pytest.raises(SystemExit) as exit_info:
         run(main, get_parser(), ["--ct2_dir", str(bad), "--out_dir", str(tmp_path / "hf2")])

@@ -682,12 +682,17 @@ def convert_ct2_whisper(ct2_dir: str | os.PathLike, out_dir: str | os.PathLike, 
     loads with ``WhisperForConditionalGeneration.from_pretrained`` and
     ``WhisperProcessor.from_pretrained``. ``dtype`` float32 (the default, for CPU) or
     float16 (the stored precision of most CTranslate2 Whispers: both are exact copies of
-    float16 weights). The result appears atomically; an existing ``out_dir`` is replaced.
+    float16 weights). The result appears atomically; an earlier conversion in ``out_dir``
+    is replaced, any other non-empty ``out_dir`` is refused.
     """
     source = check_ct2_whisper_dir(ct2_dir)
     out_dir = Path(out_dir).expanduser().absolute()
     if out_dir == source or source in out_dir.parents:
         raise ConfigError(f"output directory {out_dir} must not be the CTranslate2 directory or inside it")
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir())
+                                                      and not (out_dir / CONVERSION_FILE).is_file())):
+        raise ConfigError(f"output directory {out_dir} exists and is not an earlier conversion (no {CONVERSION_FILE}); "
+                          "it would be replaced: remove it or choose another --out_dir")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
