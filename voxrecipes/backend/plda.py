@@ -1,15 +1,31 @@
-"""PLDA backend: class models scored with speechbrain's PLDA, posteriors in our utterance order.
+"""PLDA backend: one class model per emotion, vectorised numpy training and scoring.
 
-Training: the embeddings are centred on the training mean and (optionally) length
-normalised, then ``speechbrain.processing.PLDA_LDA.PLDA`` is trained with the class
-labels as "speakers". Each class is enrolled by the average of its processed training
-vectors. Scoring: ``fast_PLDA_scoring`` gives a (classes x test) matrix of
-log-likelihood ratios, but in the *sorted* order of its model and segment ids, not
-the order they were given in; this module maps rows and columns back by name, so the
-result is in the input utterance order. Posteriors are the softmax over classes of the
-LLRs (flat class prior).
+The model is the simplified PLDA that SpeechBrain's ``processing.PLDA_LDA.PLDA`` trains
+(the backend wrapped that class until issue 16): an embedding of class ``k`` is
 
-The model is saved as ``.npz`` (loaded with ``allow_pickle=False``).
+    x = mu + F h_k + e,    h_k ~ N(0, I_rank),    e ~ N(0, Sigma),
+
+with ``F`` the (dim x rank) between-class loadings and ``Sigma`` a full residual
+covariance. Training is SpeechBrain's EM recursion (``mu`` the data mean; ``Sigma`` and
+the initial ``F`` from the total covariance; E-step per class; M-step; minimum-divergence
+step), written here from the equations so that everything that touches the N
+utterances happens once, before EM: the total covariance and the per-class counts and
+sums. Each EM iteration then costs a few (dim x dim) and (rank x rank) products per
+class, whatever N is. Scoring is the two-observation log-likelihood ratio of
+SpeechBrain's ``fast_PLDA_scoring`` (same-class against different-class hypothesis,
+the class model being one enrolment vector: the average of its processed training
+embeddings), computed as one matrix product for all utterances and classes.
+
+Why replace the library: SpeechBrain's training keeps per-utterance Python objects
+and its scoring builds a trial index whose construction and alignment are quadratic
+in the number of test utterances; 5,000 embeddings took 31 s and 100,000 were out of
+reach. The numbers here agree with SpeechBrain's on the same data (see
+tests/backend/test_plda_speechbrain.py) and with the old model files.
+
+Before PLDA the embeddings are centred on the training mean, projected onto the
+subspace the training data spans (only when it spans less than the full dimension),
+and optionally length-normalised. Posteriors are the softmax over classes of the LLRs
+(flat class prior). The model is saved as ``.npz`` (loaded with ``allow_pickle=False``).
 """
 
 from __future__ import annotations
@@ -20,7 +36,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from speechbrain.processing.PLDA_LDA import PLDA, Ndx, StatObject_SB, fast_PLDA_scoring
+from scipy import linalg
+from threadpoolctl import threadpool_limits
 
 from voxrecipes.backend.lda_lr import softmax
 from voxrecipes.data.posteriors import Posteriors
@@ -32,22 +49,112 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 #: Directions whose singular value is below this fraction of the largest are dropped before PLDA.
 DEGENERATE_TOL = 1e-6
-
-
-def _stat(ids: Sequence[str], models: Sequence[str], x: np.ndarray) -> StatObject_SB:
-    n = len(ids)
-    none = np.array([None] * n)
-    return StatObject_SB(modelset=np.array(list(models), dtype="|O"), segset=np.array(list(ids), dtype="|O"),
-                         start=none, stop=none, stat0=np.ones((n, 1)), stat1=np.asarray(x, dtype=np.float64))
+#: Smallest row norm divided by in length normalisation (a row at the training mean stays zero).
+MIN_NORM = 1e-12
+#: BLAS threads for the (dim x dim) and (rank x rank) algebra. Products over the N embeddings
+#: use every thread, but on matrices this small OpenBLAS's thread hand-offs cost more than the
+#: arithmetic: on 2 shared, busy cores a 256 x 256 eigh took 2-3 s with 2 threads and 0.02 s
+#: with one (measured 2026-12-01), which made the whole EM 50x slower.
+SMALL_MATRIX_THREADS = 1
 
 
 def _check_matrix(x: np.ndarray, what: str) -> np.ndarray:
+    """``x`` as a finite, non-empty float64 (N, D) matrix (no copy when it already is one)."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] == 0:
         raise ValueError(f"{what} must be a non-empty (N, D) matrix, got shape {x.shape}")
     if not np.isfinite(x).all():
         raise ValueError(f"{what} contain NaN or inf values")
     return x
+
+
+def _length_normalise(x: np.ndarray) -> np.ndarray:
+    """Divide each row by its Euclidean norm, in place (``x`` is a scratch array)."""
+    x /= np.maximum(np.sqrt(np.einsum("ij,ij->i", x, x)), MIN_NORM)[:, None]
+    return x
+
+
+@dataclass
+class SpldaParams:
+    """``mean`` (r,), loadings ``F`` (r, rank) and residual covariance ``Sigma`` (r, r)."""
+
+    mean: np.ndarray
+    F: np.ndarray
+    Sigma: np.ndarray
+
+
+def train_splda(mean: np.ndarray, total_cov: np.ndarray, counts: np.ndarray, sums: np.ndarray, *, rank: int,
+                nb_iter: int) -> SpldaParams:
+    """EM for the simplified PLDA from sufficient statistics only.
+
+    ``mean`` and ``total_cov`` (biased, divided by N) are those of all training vectors,
+    ``counts`` (C,) and ``sums`` (C, r) the number and sum of each class's vectors. The
+    recursion is SpeechBrain's (``PLDA.plda``): ``F`` starts as the ``rank`` leading
+    eigenvectors of the total covariance and ``Sigma`` as the total covariance; each
+    iteration computes the posterior moments of every class's latent vector, re-estimates
+    ``F`` and ``Sigma``, and rescales ``F`` by the Cholesky factor of the average second
+    moment (the minimum-divergence step). Whitening by ``Sigma``, which SpeechBrain does
+    explicitly, enters here as solves with ``Sigma``'s Cholesky factor: the products it
+    forms (``F' Sigma^-1 F``, ``F' Sigma^-1 s``) do not depend on the whitening basis.
+    """
+    with threadpool_limits(limits=SMALL_MATRIX_THREADS, user_api="blas"):
+        return _splda_em(mean, total_cov, counts, sums, rank=rank, nb_iter=nb_iter)
+
+
+def _splda_em(mean: np.ndarray, total_cov: np.ndarray, counts: np.ndarray, sums: np.ndarray, *, rank: int,
+              nb_iter: int) -> SpldaParams:
+    """The EM iterations of :func:`train_splda` (called with few BLAS threads)."""
+    n_total = counts.sum()
+    centred = sums - counts[:, None] * mean  # first-order statistics about the mean
+    evals, evecs = linalg.eigh(total_cov)
+    F = evecs[:, np.argsort(evals)[::-1][:rank]]
+    Sigma = total_cov
+    eye = np.eye(rank)
+    for _ in range(nb_iter):
+        chol = linalg.cho_factor(Sigma, lower=True)
+        sinv_f = linalg.cho_solve(chol, F)  # Sigma^-1 F
+        a = F.T @ sinv_f
+        # E-step: posterior covariance and mean of each class's latent vector
+        cov_h = np.linalg.inv(counts[:, None, None] * a + eye)  # (C, rank, rank)
+        e_h = np.einsum("ck,ckj->cj", centred @ sinv_f, cov_h)
+        e_hh = cov_h + e_h[:, :, None] * e_h[:, None, :]
+        # M-step
+        r_avg = e_hh.mean(axis=0)
+        c_mat = e_h.T @ centred  # (rank, r)
+        a_mat = np.einsum("c,cij->ij", counts, e_hh)
+        F = linalg.solve(a_mat, c_mat, assume_a="sym").T
+        Sigma = total_cov - F @ c_mat / n_total
+        Sigma = (Sigma + Sigma.T) / 2
+        # minimum-divergence step: F R^(1/2), with the upper Cholesky factor as SpeechBrain takes it
+        F = F @ linalg.cholesky(r_avg, lower=False)
+    return SpldaParams(mean=np.asarray(mean, dtype=np.float64), F=F, Sigma=Sigma)
+
+
+def splda_llr(enrol: np.ndarray, test: np.ndarray, params: SpldaParams) -> np.ndarray:
+    """(N, C) log-likelihood ratios of each test vector (row) against each enrolment vector (column).
+
+    Same-class hypothesis: the pair is jointly Gaussian with covariance
+    ``[[T, B], [B, T]]`` (``B = F F'``, ``T = B + Sigma``); different classes: independent,
+    ``blockdiag(T, T)``. The ratio is a quadratic form in each vector plus a cross term
+    and a constant, so all pairs come from two row-wise quadratic forms and one product.
+    """
+    with threadpool_limits(limits=SMALL_MATRIX_THREADS, user_api="blas"):
+        between = params.F @ params.F.T
+        total = between + params.Sigma
+        total_inv = linalg.inv(total, check_finite=False)
+        total_inv = (total_inv + total_inv.T) / 2
+        cond_inv = linalg.inv(total - between @ total_inv @ between, check_finite=False)  # Q
+        phi = total_inv - cond_inv
+        psi = total_inv @ between @ cond_inv
+        k = params.F.T @ linalg.solve(params.Sigma, params.F, assume_a="pos")
+        eye = np.eye(k.shape[0])
+        const = np.linalg.slogdet(k + eye)[1] - 0.5 * np.linalg.slogdet(2 * k + eye)[1]
+        e = enrol - params.mean
+        enrol_part = 0.5 * np.einsum("ij,ij->i", e @ phi, e)
+        enrol_psi = e @ psi
+    t = test - params.mean
+    test_part = 0.5 * np.einsum("ij,ij->i", t @ phi, t)
+    return t @ enrol_psi.T + test_part[:, None] + enrol_part[None, :] + const
 
 
 @dataclass
@@ -69,9 +176,7 @@ class PldaBackend:
         x = np.asarray(x, dtype=np.float64) - self.center
         if self.projection is not None:
             x = x @ self.projection
-        if self.length_norm:
-            x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-        return x
+        return _length_normalise(x) if self.length_norm else x
 
     def score(self, x: np.ndarray, utts: Sequence[str]) -> np.ndarray:
         """LLR of each utterance (row, input order) against each class (column, ``classes`` order)."""
@@ -83,19 +188,8 @@ class PldaBackend:
             raise ValueError("utterance ids are not unique")
         if x.shape[1] != self.center.shape[0]:
             raise ValueError(f"embedding dimension {x.shape[1]} does not match the model's {self.center.shape[0]}")
-        model_ids = np.array([f"class{i:04d}" for i in range(len(self.classes))], dtype="|O")
-        enroll = _stat(list(model_ids), list(model_ids), self.class_models)
-        test = _stat(utts, utts, self.transform(x))
-        ndx = Ndx(models=model_ids, testsegs=np.array(utts, dtype="|O"))
-        scores = fast_PLDA_scoring(enroll, test, ndx, self.mean, self.F, self.Sigma)
-        # speechbrain returns rows/columns in its own (sorted) id order: map them back by name.
-        row = {str(m): i for i, m in enumerate(scores.modelset)}
-        col = {str(s): j for j, s in enumerate(scores.segset)}
-        missing = [u for u in utts if u not in col] + [m for m in model_ids if m not in row]
-        if missing:
-            raise RuntimeError(f"speechbrain dropped trials for {missing[:3]}")
-        mat = np.asarray(scores.scoremat)
-        return mat[np.ix_([row[m] for m in model_ids], [col[u] for u in utts])].T
+        params = SpldaParams(mean=self.mean, F=self.F, Sigma=self.Sigma)
+        return splda_llr(self.class_models, self.transform(x), params)
 
     def posteriors(self, x: np.ndarray, utts: Sequence[str]) -> Posteriors:
         """Softmax over classes of the LLRs (flat prior), rows in the input utterance order."""
@@ -128,46 +222,66 @@ class PldaBackend:
                    Sigma=arrays["Sigma"], class_models=arrays["class_models"], projection=projection)
 
 
+def _class_index(labels: Sequence[str], classes: Sequence[str] | None) -> tuple[list[str], np.ndarray]:
+    """The class order and each label's index in it (-1 for a label outside ``classes``)."""
+    names, inverse = np.unique(np.asarray([str(lab) for lab in labels]), return_inverse=True)
+    classes = [str(c) for c in names] if classes is None else [str(c) for c in classes]
+    position = {c: i for i, c in enumerate(classes)}
+    lookup = np.array([position.get(str(name), -1) for name in names], dtype=np.int64)
+    return classes, lookup[inverse.reshape(-1)]
+
+
 def fit_plda(x: np.ndarray, labels: Sequence[str], *, rank_f: int = 100, nb_iter: int = 10,
              length_norm: bool = True, classes: Sequence[str] | None = None) -> PldaBackend:
     """Train PLDA on ``(N, D)`` embeddings with class ``labels``; enrol one model per class.
 
-    ``rank_f`` is capped at ``D``. ``classes`` fixes the column order (default: sorted labels).
-    Utterances whose label is not in ``classes`` are left out of training.
+    ``rank_f`` is capped at the dimension PLDA works in. ``classes`` fixes the column
+    order (default: sorted labels). Utterances whose label is not in ``classes`` are left
+    out of training. Cost: one (D x D) covariance product over the N embeddings, one
+    (C x N) by (N x D) product for the class sums, then EM on those statistics.
     """
     x = _check_matrix(x, "training embeddings")
-    labels = [str(lab) for lab in labels]
     if len(labels) != x.shape[0]:
         raise ValueError(f"{len(labels)} labels for {x.shape[0]} embeddings")
-    classes = sorted(set(labels)) if classes is None else [str(c) for c in classes]
-    keep = np.array([lab in set(classes) for lab in labels])
-    x, labels = x[keep], [lab for lab, k in zip(labels, keep) if k]
-    counts = {c: labels.count(c) for c in classes}
-    absent = [c for c, n in counts.items() if n == 0]
+    classes, index = _class_index(labels, classes)
+    keep = index >= 0
+    if not keep.all():
+        x, index = x[keep], index[keep]
+    counts = np.bincount(index, minlength=len(classes)).astype(np.float64)
+    absent = [c for c, n in zip(classes, counts) if n == 0]
     if absent:
         raise ValueError(f"classes without training data: {absent}")
     if len(classes) < 2:
         raise ValueError("PLDA needs at least 2 classes")
+    n, dim = x.shape
     center = x.mean(axis=0)
+    xt = x - center  # the one (N, D) scratch copy
+    if length_norm:
+        _length_normalise(xt)
+    # Everything PLDA needs from the N vectors: their mean, covariance and class sums.
+    onehot = np.zeros((len(classes), n))
+    onehot[index, np.arange(n)] = 1.0
+    sums = onehot @ xt
+    mean = xt.mean(axis=0)
+    cov = xt.T @ xt / n - np.outer(mean, mean)
+    cov = (cov + cov.T) / 2
     # Embeddings can span fewer than D dimensions (e.g. ReLU units that never fire give
     # constant dimensions); PLDA's covariances are then singular. Keep the subspace the
-    # training data spans, as a PCA step before PLDA would.
-    _, sing, vt = np.linalg.svd(x - center, full_matrices=False)
-    rank = int((sing > DEGENERATE_TOL * sing[0]).sum())  # 0 when every embedding is the same
+    # training data spans, as a PCA step before PLDA would. An eigenvalue of the
+    # covariance is a squared singular value of the centred data (divided by N).
+    with threadpool_limits(limits=SMALL_MATRIX_THREADS, user_api="blas"):
+        evals, evecs = linalg.eigh(cov)
+    evals, evecs = evals[::-1], evecs[:, ::-1]
+    rank = int((evals > (DEGENERATE_TOL ** 2) * evals[0]).sum()) if evals[0] > 0 else 0
     if rank == 0:
         raise ValueError("the training embeddings are all identical")
     projection = None
-    if rank < x.shape[1]:
-        projection = vt[:rank].T
-        logger.info("PLDA: the training embeddings span %d of %d dimensions; projecting onto them", rank, x.shape[1])
-    model = PldaBackend(classes=list(classes), center=center, length_norm=length_norm, mean=center,
-                        F=np.empty((0, 0)), Sigma=np.empty((0, 0)), class_models=np.empty((0, 0)),
-                        projection=projection)
-    xt = model.transform(x)
-    ids = [f"utt{i:08d}" for i in range(xt.shape[0])]
-    plda = PLDA(rank_f=min(rank_f, xt.shape[1]), nb_iter=nb_iter)
-    plda.plda(_stat(ids, labels, xt))
-    lab = np.array(labels)
-    model.mean, model.F, model.Sigma = np.asarray(plda.mean), np.asarray(plda.F), np.asarray(plda.Sigma)
-    model.class_models = np.stack([xt[lab == c].mean(axis=0) for c in classes])
-    return model
+    if rank < dim:
+        # Length normalisation commutes with this projection for training vectors (they lie
+        # in the subspace), so the statistics are projected instead of the data.
+        projection = evecs[:, :rank]
+        mean, sums, cov = mean @ projection, sums @ projection, projection.T @ cov @ projection
+        logger.info("PLDA: the training embeddings span %d of %d dimensions; projecting onto them", rank, dim)
+    params = train_splda(mean, cov, counts, sums, rank=min(rank_f, rank), nb_iter=nb_iter)
+    return PldaBackend(classes=list(classes), center=center, length_norm=length_norm, mean=params.mean, F=params.F,
+                       Sigma=params.Sigma, class_models=sums / counts[:, None], projection=projection)
