@@ -59,7 +59,8 @@ def main(args: argparse.Namespace) -> None:
     except ValueError as err:
         raise DataError(args.train_prior_from, None,
                         f"cannot fix the prior of {args.posteriors} ({' '.join(post.classes)}): {err}; "
-                        f"labels here outside those classes were ignored: {ignored_text}") from None
+                        f"labels here outside those classes were ignored: {ignored_text} (a typo? fix the labels, "
+                        "or give a class without training data target prior 0 with --pseudo_classes)") from None
     logger.info("training prior %s (labels outside the classes ignored: %s); target %s",
                 " ".join(f"{c}={p:.4f}" for c, p in zip(post.classes, train_prior)), ignored_text,
                 " ".join(f"{c}={p:.4f}" for c, p in zip(post.classes, target)))
