@@ -407,7 +407,7 @@ class Transcriber(BatchedTranscriber):
 def resolve_asr_model(backend: str, model: str) -> str:
     """Where ``backend`` will load ``model`` from: a :class:`ConfigError` now if it does not exist."""
     if check_backend(backend) == "faster_whisper":
-        from voxrecipes.models.text_encoder import resolve_ct2_model_dir
+        from voxrecipes.models.model_paths import resolve_ct2_model_dir
 
         return resolve_ct2_model_dir(model)
     return resolve_model_path(model, what="ASR")
@@ -498,7 +498,7 @@ def transcribe_data_dir(transcriber: BatchedTranscriber, data_dir: str | os.Path
     utts = dd.utts
     logger.info("transcribing %d utterances of %s with %s (%s)%s", len(utts), dd.path, transcriber.model_spec,
                 transcriber.backend, f", languages from {dd.file_path('utt2lang')}" if languages else "")
-    start = time.time()
+    start, cpu_start = time.time(), time.process_time()
     hyps: dict[str, Hypothesis] = {}
     audio_seconds = 0.0
 
@@ -513,7 +513,7 @@ def transcribe_data_dir(transcriber: BatchedTranscriber, data_dir: str | os.Path
         for utt, hyp in transcriber.transcribe_items(audio(), batch_size=batch_size, on_batch=bar.update,
                                                      languages=languages):
             hyps[utt] = hyp
-    seconds = time.time() - start
+    seconds, cpu_seconds = time.time() - start, time.process_time() - cpu_start
     texts = {utt: hyp.text or placeholder for utt, hyp in hyps.items()}
     empty = [utt for utt, hyp in hyps.items() if not hyp.text]
     write_segments(out_dir / SEGMENTS_FILE, hyps)
@@ -532,7 +532,8 @@ def transcribe_data_dir(transcriber: BatchedTranscriber, data_dir: str | os.Path
     if empty:
         logger.warning("%d of %d utterances of %s got an empty hypothesis, written as %r (e.g. %s)", len(empty),
                        len(utts), dd.path, placeholder, ", ".join(empty[:5]))
-    logger.info("wrote %s and %s: %d transcripts of %.1f s of audio in %.1f s (real-time factor %.3f)",
-                out_dir / TEXT_FILE, out_dir / SEGMENTS_FILE, len(texts), audio_seconds, seconds,
-                seconds / audio_seconds if audio_seconds else 0.0)
+    # CPU time (all threads of the process) next to wall time: on shared cores the wall time says little
+    logger.info("wrote %s and %s: %d transcripts of %.1f s of audio in %.1f s wall, %.1f s CPU (real-time "
+                "factor %.3f)", out_dir / TEXT_FILE, out_dir / SEGMENTS_FILE, len(texts), audio_seconds, seconds,
+                cpu_seconds, seconds / audio_seconds if audio_seconds else 0.0)
     return len(texts)

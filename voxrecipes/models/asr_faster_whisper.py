@@ -19,7 +19,7 @@ encoder pass). An utterance longer than the 30 s window goes through
 
 The model is a CTranslate2 Whisper directory (``model.bin``, ``config.json``,
 ``tokenizer.json``, ``vocabulary.txt``) or ``package:whisper_base`` /
-``package:whisper_tiny_en`` (:func:`voxrecipes.models.text_encoder.resolve_ct2_model_dir`).
+``package:whisper_tiny_en`` (:func:`voxrecipes.models.model_paths.resolve_ct2_model_dir`).
 ``compute_type`` ``auto`` is int8 on CPU and float16 on a GPU.
 """
 
@@ -74,7 +74,7 @@ class FasterWhisperTranscriber(BatchedTranscriber):
         from faster_whisper import BatchedInferencePipeline, WhisperModel
         from faster_whisper.tokenizer import _LANGUAGE_CODES
 
-        from voxrecipes.models.text_encoder import resolve_ct2_model_dir
+        from voxrecipes.models.model_paths import resolve_ct2_model_dir
 
         super().__init__()
         # its per-call INFO lines (duration, "VAD filter removed", detected language) describe the concatenated

@@ -58,10 +58,13 @@ embedding_name=""                # Name of the embeddings in RESULTS.md (default
 # Text side related (ASR transcripts and text classifiers)
 text_models=""                   # Text classifiers, each with conf/train_text_<model>_{category,attributes}.yaml
                                  # (e.g. "llama roberta"); empty: speech only.
-asr_model=openai/whisper-large-v3  # ASR model id, local directory or package:<module> (transformers pipeline).
+asr_model=openai/whisper-large-v3  # ASR model: transformers: model id, local directory or package:<name>;
+                                 # faster_whisper: CTranslate2 Whisper directory or package:<name>.
+asr_backend=transformers         # ASR backend: transformers (pipeline) or faster_whisper (CTranslate2, int8 on CPU).
 asr_all_sets=false               # true: transcribe every set, even those with a text file (as in the paper).
 asr_batch_size=8                 # Utterances per ASR forward pass.
-asr_opts=""                      # Extra transcribe options (e.g. "--language en --dtype bfloat16").
+asr_opts=""                      # Extra transcribe options (e.g. "--language en", "--dtype bfloat16",
+                                 # "--compute_type int8_float32"); utt2lang, when a set has it, wins per utterance.
 text_batch_size=32               # Transcripts per forward pass when scoring with a text classifier.
 
 # Fusion related
@@ -132,6 +135,7 @@ Options:
     # Text side related
     --text_models     # Text classifiers, conf/train_text_<model>_<task>.yaml (default="${text_models}").
     --asr_model       # ASR model for sets without transcripts (default="${asr_model}").
+    --asr_backend     # ASR backend: transformers or faster_whisper (default="${asr_backend}").
     --asr_all_sets    # Transcribe every set, not only those without text (default="${asr_all_sets}").
     --asr_batch_size  # Utterances per ASR forward pass (default="${asr_batch_size}").
     --asr_opts        # Extra transcribe options (default="${asr_opts}").
@@ -168,7 +172,8 @@ Stages:
     8: scoring: posteriors (lda_lr: with each prior of --priors; plda: flat prior)
     9: w2vbert: attribute model (3-4 s crops), then finetuning on balanced batches (6-8 s crops)
    10: w2vbert: attribute predictions (valence, arousal, dominance)
-   11: text: transcripts of every set (the data dir's text, or ASR where it has none / --asr_all_sets)
+   11: text: transcripts of every set (the data dir's text, or ASR where it has none / --asr_all_sets;
+       ASR also writes Whisper segments and, against the data dir's text, the WER)
    12: text: classifier training per --text_models (transformers Trainer + peft LoRA), categories and attributes
    13: text: posteriors (with the training prior and the balanced prior fix) and attribute predictions
    14: fusion: interpolation and logistic regression tuned on the valid set, applied to every set
@@ -560,32 +565,36 @@ if [ ${stage} -le 10 ] && [ ${stop_stage} -ge 10 ] && ${attributes}; then
 fi
 
 if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ] && [ -n "${text_models}" ]; then
-    log "Stage 11: Transcripts of ${all_sets} into ${textdir} (ASR: ${asr_model}, all sets: ${asr_all_sets})"
-    # <set>/asr_model names the ASR model behind an ASR transcript, so that a finished set is
-    # skipped only when the same model made it from the current wav.scp.
+    log "Stage 11: Transcripts of ${all_sets} into ${textdir} (ASR: ${asr_model} with ${asr_backend}, all sets: ${asr_all_sets})"
+    # <set>/asr_model names the ASR system behind an ASR transcript (backend, model, options), so
+    # that a finished set is skipped only when the same system made it from the current wav.scp.
+    # ASR writes <set>/text, <set>/segments.jsonl (Whisper segments: start, end, text) and, when
+    # data/<set>/text holds the corpus transcripts, <set>/wer.json (the WER against them).
+    _asr_system="${asr_backend} ${asr_model} ${asr_opts}"
     _in=(); _out=()
     for dset in ${all_sets}; do
         _dst=${textdir}/${dset}
         mkdir -p "${_dst}"
         if [ -f "data/${dset}/text" ] && ! ${asr_all_sets}; then
             cp "data/${dset}/text" "${_dst}/text.tmp" && mv "${_dst}/text.tmp" "${_dst}/text"
-            rm -f "${_dst}/asr_model"
+            rm -f "${_dst}/asr_model" "${_dst}/segments.jsonl" "${_dst}/wer.json"
             log "  ${dset}: data/${dset}/text (the corpus transcripts) -> ${_dst}/text"
-        elif [ "${_dst}/text" -nt "data/${dset}/wav.scp" ] && [ "$(cat "${_dst}/asr_model" 2>/dev/null)" = "${asr_model}" ]; then
-            log "  ${dset}: ${_dst}/text was transcribed by ${asr_model}, skipped"
+        elif [ "${_dst}/text" -nt "data/${dset}/wav.scp" ] && [ "$(cat "${_dst}/asr_model" 2>/dev/null)" = "${_asr_system}" ]; then
+            log "  ${dset}: ${_dst}/text was transcribed by ${_asr_system}, skipped"
         else
             _in+=("data/${dset}"); _out+=("${_dst}")
         fi
     done
     if [ ${#_in[@]} -gt 0 ]; then
-        log "  transcribing ${_in[*]} with ${asr_model}"
+        log "  transcribing ${_in[*]} with ${asr_model} (${asr_backend})"
         save_command "${textdir}"
         # shellcheck disable=SC2086
         ${cuda_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" "${textdir}/log/transcribe.log" \
-            ${python} -m voxrecipes.bin.transcribe --no_progress --model "${asr_model}" \
-                --device "${_device}" --batch_size "${asr_batch_size}" ${asr_opts} \
+            ${python} -m voxrecipes.bin.transcribe --no_progress --asr_backend "${asr_backend}" \
+                --model "${asr_model}" --device "${_device}" --batch_size "${asr_batch_size}" ${asr_opts} \
                 --data "${_in[@]}" --out_dir "${_out[@]}"
-        for _dst in "${_out[@]}"; do echo "${asr_model}" > "${_dst}/asr_model"; done
+        for _dst in "${_out[@]}"; do echo "${_asr_system}" > "${_dst}/asr_model"; done
+        grep -h "WER of" "${textdir}/log/transcribe.log" | sed 's/^.*INFO: /  /' || true
     fi
 fi
 
@@ -710,6 +719,12 @@ if [ ${stage} -le 16 ] && [ ${stop_stage} -ge 16 ]; then
     fi
     [ -n "${_fusion_methods}${attribute_fusion_systems}" ] && [ -n "${_check_sets}" ] && \
         entries+=(--check_sets ${_check_sets})
+    # The WER of each set's ASR transcripts (stage 11), when the text side ran ASR on it.
+    for dset in ${all_sets}; do
+        if [ -n "${text_models}" ] && [ -f "${textdir}/${dset}/asr_model" ] && [ -f "${textdir}/${dset}/wer.json" ]; then
+            entries+=(--wer "${dset}=${textdir}/${dset}/wer.json")
+        fi
+    done
     # shellcheck disable=SC2086
     ${python} -m voxrecipes.bin.make_emotion_results \
         --title "${results_title}" --sets ${eval_sets} "${entries[@]}" --out RESULTS.md > "${expdir}/make_results.log"

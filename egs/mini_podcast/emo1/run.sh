@@ -5,9 +5,12 @@
 # Runs end to end on 2 CPU cores in minutes. `./run.sh --embedding_type stats` runs
 # the log-mel statistics baseline instead (no neural model, no attributes).
 # The text side trains a tiny LLaMA (LoRA) and, in RoBERTa's place, a packaged MiniLM
-# encoder (fully finetuned) on the corpus's own
-# transcripts (every set has them, so the ASR stage copies them), then fuses text and
-# speech posteriors tuned on Dev_bal.
+# encoder (fully finetuned) on ASR transcripts of every set, as the paper did: the
+# packaged, pretrained multilingual Whisper-base (package:whisper_base, OpenAI's weights
+# converted to CTranslate2) through faster-whisper, int8, greedy, English. The corpus
+# transcripts stay the reference: the ASR stage writes each set's WER against them
+# (dump/text/<set>/wer.json, and a table in RESULTS.md). Then text and speech posteriors
+# are fused, tuned on Dev_bal.
 set -euo pipefail
 . ./db.sh
 
@@ -18,6 +21,11 @@ submission_sets=test3      # unlabelled: challenge CSVs only
 # local/data.sh generates these when MUSAN / RIRS_NOISES (db.sh) are empty.
 noise_dir=${MUSAN:-downloads/augment/musan}/noise
 rir_dir=${RIRS_NOISES:-downloads/augment/RIRS_NOISES}/simulated_rirs
+# ASR of every set (the corpus is English: espeak-ng English voices). faster-whisper int8 is
+# the faster of the two backends on CPU at a comparable WER (BENCHMARKS.md, "ASR backends").
+asr_model=package:whisper_base
+asr_backend=faster_whisper
+asr_opts="--language en"
 
 ./emo.sh \
     --nj 2 \
@@ -27,6 +35,10 @@ rir_dir=${RIRS_NOISES:-downloads/augment/RIRS_NOISES}/simulated_rirs
     --submission_sets "${submission_sets}" \
     --backends "lda_lr plda" \
     --text_models "llama roberta" \
+    --asr_all_sets true \
+    --asr_model "${asr_model}" \
+    --asr_backend "${asr_backend}" \
+    --asr_opts "${asr_opts}" \
     --noise_dir "${noise_dir}" \
     --rir_dir "${rir_dir}" \
     --results_title "Mini MSP-Podcast (generated), emotion categories and attributes" "$@"
