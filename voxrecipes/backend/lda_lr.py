@@ -135,20 +135,26 @@ class LdaLrModel:
 
 
 def fit_lda_lr(x: np.ndarray, labels: Sequence[str], *, lda_dim: int = 15, C: float = 1.0, max_iter: int = 1000,
-               classes: Sequence[str] | None = None, return_sklearn: bool = False):
-    """Fit StandardScaler -> LDA(min(lda_dim, K-1)) -> LogisticRegression on (x, labels).
+               classes: Sequence[str] | None = None) -> LdaLrModel:
+    """Fit standardisation -> LDA(min(lda_dim, K-1)) -> LogisticRegression on (x, labels).
 
     ``classes`` fixes the output order (default: sorted class names); it must equal the
-    set of labels. Returns the :class:`LdaLrModel` (and the three fitted sklearn
-    estimators when ``return_sklearn``).
+    set of labels. The result is what scikit-learn's ``StandardScaler``,
+    ``LinearDiscriminantAnalysis(solver="svd")`` and ``LogisticRegression`` (lbfgs, L2)
+    fit (tests/backend/test_lda_lr_fit.py), computed so that it scales to 100k+ embeddings:
+    one centred float64 copy of ``x``, the LDA from its scatter statistics
+    (:mod:`voxrecipes.backend.lda_scatter`, no N x D SVD), and the logistic regression
+    warm-started from the LDA's own Gaussian classifier on one BLAS thread (its products
+    are N x lda_dim, too thin for threads to pay on shared cores).
     """
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
-    x = np.asarray(x, dtype=np.float64)
-    labels = np.asarray(list(labels))
-    present = sorted(set(labels.tolist()))
+    from voxrecipes.backend.lda_scatter import class_scatter, lda_from_scatter
+
+    labels = np.asarray([str(lab) for lab in labels])
+    names, index = np.unique(labels, return_inverse=True)
+    present = [str(c) for c in names]
     order = list(classes) if classes is not None else present
     if sorted(order) != present:
         raise ValueError(f"classes {order} do not match the training labels {present}")
@@ -156,15 +162,37 @@ def fit_lda_lr(x: np.ndarray, labels: Sequence[str], *, lda_dim: int = 15, C: fl
     if num_classes < 2:
         raise ValueError(f"need at least 2 classes to train, found {present}")
     n_components = max(1, min(lda_dim, num_classes - 1))
+    index = index.reshape(-1)
 
-    scaler = StandardScaler().fit(x)
-    scaled = scaler.transform(x)
-    lda = LinearDiscriminantAnalysis(n_components=n_components, solver="svd").fit(scaled, labels)
-    projected = lda.transform(scaled)
-    lr = LogisticRegression(C=C, max_iter=max_iter).fit(projected, labels)
+    # StandardScaler: mean and population standard deviation, 1 for a constant dimension
+    centred = np.array(x, dtype=np.float64)  # the one (N, D) copy
+    if centred.ndim != 2 or centred.shape[0] != labels.shape[0]:
+        raise ValueError(f"expected ({labels.shape[0]} x dim) embeddings for {labels.shape[0]} labels, "
+                         f"got {centred.shape}")
+    mean = centred.mean(axis=0)
+    centred -= mean
+    stats = class_scatter(centred, index, len(present))
+    scale = np.sqrt(np.diag(stats.gram) / centred.shape[0])
+    scale[scale == 0] = 1.0
+    xbar, scalings = lda_from_scatter(stats.scaled(scale), n_components)
+    projected = centred @ (scalings / scale[:, None]) - xbar @ scalings  # = ((x - mean) / scale - xbar) @ scalings
+    del centred
 
-    sk_classes = [str(c) for c in lr.classes_]
-    perm = [sk_classes.index(c) for c in order]
+    # Warm start: LDA's Gaussian classifier in the projected space (within-class covariance I)
+    counts_sorted = stats.counts
+    class_means = (stats.sums / counts_sorted[:, None] / scale - xbar) @ scalings
+    init_coef = class_means
+    init_intercept = -0.5 * (class_means ** 2).sum(axis=1) + np.log(counts_sorted / counts_sorted.sum())
+    lr = LogisticRegression(C=C, max_iter=max_iter, warm_start=True)
+    if num_classes == 2:  # sklearn's binary model is one logit: class 1 against class 0
+        lr.coef_, lr.intercept_ = (init_coef[1] - init_coef[0])[None, :], init_intercept[1:] - init_intercept[:1]
+    else:
+        lr.coef_ = init_coef - init_coef.mean(axis=0)
+        lr.intercept_ = init_intercept - init_intercept.mean()
+    with threadpool_limits(limits=1, user_api="blas"):
+        lr.fit(projected, index)
+
+    perm = [present.index(c) for c in order]  # lr.classes_ are 0..K-1 in ``present`` order
     if num_classes == 2:  # sklearn stores one row for 2 classes: sigmoid(z) == softmax([0, z])
         coef = np.vstack([np.zeros_like(lr.coef_[0]), lr.coef_[0]])
         intercept = np.array([0.0, lr.intercept_[0]])
@@ -172,24 +200,22 @@ def fit_lda_lr(x: np.ndarray, labels: Sequence[str], *, lda_dim: int = 15, C: fl
         coef, intercept = lr.coef_, lr.intercept_
     coef, intercept = coef[perm], intercept[perm]
 
-    counts = np.array([(labels == c).sum() for c in order], dtype=np.float64)
+    counts = counts_sorted[perm]
     train_prior = empirical_prior(labels.tolist(), order)
     uniform = np.full(num_classes, 1.0 / num_classes)
-    model = LdaLrModel(
+    return LdaLrModel(
         classes=order,
-        scaler_mean=scaler.mean_.copy(), scaler_scale=scaler.scale_.copy(),
-        lda_xbar=lda.xbar_.copy(), lda_scalings=lda.scalings_[:, :n_components].copy(),
+        scaler_mean=mean, scaler_scale=scale,
+        lda_xbar=xbar, lda_scalings=scalings,
         lr_coef=np.array(coef, dtype=np.float64), lr_intercept=np.array(intercept, dtype=np.float64),
         lr_intercept_uniform=bias_shift(intercept, train_prior, uniform),
         train_prior=train_prior, train_counts=counts,
         meta={"lda_dim": int(projected.shape[1]), "lda_dim_requested": int(lda_dim), "C": float(C),
-              "embedding_dim": int(x.shape[1]), "num_train": int(x.shape[0]),
+              "embedding_dim": int(mean.shape[0]), "num_train": int(labels.shape[0]),
+              "lr_iterations": int(np.max(lr.n_iter_)),
               "train_counts": {c: int(n) for c, n in zip(order, counts)},
               "prior_correction": "b'_k = b_k - log(pi_k) + log(1/K), pi_k = training class frequency"},
     )
-    if return_sklearn:
-        return model, (scaler, lda, lr)
-    return model
 
 
 def check_class_counts(utts: Sequence[str], labels: Sequence[str], labels_path: str | os.PathLike,
