@@ -86,3 +86,17 @@ def test_constant_dimensions_are_projected_out_and_reload(tmp_path):
     model.save(tmp_path / "plda.npz")
     again = PldaBackend.load(tmp_path / "plda.npz")
     np.testing.assert_allclose(again.posteriors(x, post.utts).matrix, post.matrix)
+
+
+def test_labels_outside_classes_are_left_out_and_lengths_checked():
+    x, y = gaussian_classes(20, seed=5)
+    keep = [i for i, lab in enumerate(y) if lab in ("H", "S")]
+    subset = fit_plda(x, y, rank_f=4, nb_iter=3, classes=["S", "H"])
+    alone = fit_plda(x[keep], [y[i] for i in keep], rank_f=4, nb_iter=3, classes=["S", "H"])
+    assert subset.classes == ["S", "H"]
+    utts = [f"u{i}" for i in range(len(x))]
+    np.testing.assert_allclose(subset.score(x, utts), alone.score(x, utts), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="79 labels for 80 embeddings"):
+        fit_plda(x, y[:-1])
+    with pytest.raises(ValueError, match="NaN"):
+        fit_plda(np.where(np.arange(x.size).reshape(x.shape) == 7, np.nan, x), y)
