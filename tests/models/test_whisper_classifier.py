@@ -154,3 +154,58 @@ def test_adam_steps_reduce_bce():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_dynamic_padding_equals_an_encoder_of_the_clip_length():
+    """A clip alone: the encoder of its own length (HF, no padding); batched with longer clips: the same output."""
+    torch.manual_seed(0)
+    encoder = build_encoder(tiny_config(), 15)
+    model = WhisperTextInjectionClassifier(encoder, num_classes=6, proj_dim=32, text_dim=24,
+                                           dynamic_padding=True).eval()
+    ext = make_feature_extractor(15)
+    rng = np.random.default_rng(2)
+    short = rng.normal(size=3 * 16000).astype(np.float32) * 0.1
+    others = [rng.normal(size=n * 16000).astype(np.float32) * 0.1 for n in (7, 5)]
+    f1, l1 = extract_features(ext, [short])
+    fb, lb = extract_features(ext, [others[0], short, others[1]])
+    assert int(l1[0]) == 300
+    # reference: transformers' WhisperEncoder built for 3 s (150 positions), same weights
+    three = build_encoder(tiny_config(), 3)
+    state = encoder.state_dict()
+    state["embed_positions.weight"] = state["embed_positions.weight"][:150]
+    three.load_state_dict(state)
+    with torch.no_grad():
+        hidden, valid = model.encode(f1, l1)
+        reference = three(f1[:, :, :300], output_hidden_states=True)
+        assert hidden[-1].shape == (1, 150, 64) and valid.tolist() == [150]
+        torch.testing.assert_close(hidden[-1], reference.last_hidden_state, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(hidden[1], reference.hidden_states[1], atol=1e-5, rtol=1e-5)
+        alone = model(f1, l1, injection_layer=1)
+        batched = model(fb, lb, injection_layer=1)
+    torch.testing.assert_close(batched[0][1:2], alone[0], atol=1e-4, rtol=1e-4)  # float rounding of the batch
+    torch.testing.assert_close(batched[1][1:2], alone[1], atol=1e-4, rtol=1e-4)
+    # a full 15 s batch has no padding: the same result as the fixed-length (paper) path
+    fixed = WhisperTextInjectionClassifier(encoder, num_classes=6, proj_dim=32, text_dim=24).eval()
+    fixed.load_state_dict(model.state_dict())
+    full, lf = extract_features(ext, [rng.normal(size=16 * 16000).astype(np.float32) * 0.1])
+    with torch.no_grad():
+        torch.testing.assert_close(model(full, lf)[0], fixed(full, lf)[0], atol=1e-5, rtol=1e-5)
+        # while a short clip differs: in the fixed path the padding takes part in attention
+        assert not torch.allclose(model(f1, l1)[0], fixed(f1, l1)[0], atol=1e-4)
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_freeze_layers_trains_only_the_layers_above(dynamic):
+    torch.manual_seed(0)
+    model = WhisperTextInjectionClassifier(build_encoder(tiny_config(), 15), num_classes=6, proj_dim=32,
+                                           text_dim=24, freeze_layers=1, dynamic_padding=dynamic).train()
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    assert frozen == {name for name, _ in model.named_parameters()
+                      if name.startswith(("encoder.conv1.", "encoder.conv2.", "encoder.layers.0.",
+                                          "encoder.embed_positions."))}
+    logits, x = model(torch.randn(2, 80, 1500), torch.tensor([1500, 400]), injection_layer=-1)
+    (logits.sum() + x.sum()).backward()
+    for name, p in model.named_parameters():
+        assert (p.grad is None) == (name in frozen), name
+    with pytest.raises(ConfigError, match="freeze_layers"):
+        WhisperTextInjectionClassifier(build_encoder(tiny_config(), 15), freeze_layers=3)

@@ -195,9 +195,9 @@ def test_training_learns_tones_resumes_and_reloads(tone_dumps, tmp_path):
     assert "mAP=" in proc.stderr and "loss_text=" in proc.stderr
     exp = tmp_path / "exp"
     config = yaml.safe_load((exp / "config.yaml").read_text())
-    assert config["text_dim"] == 12 and config["scheduler"] == "piecewiselinearwarmuplr"
+    assert config["text_dim"] == 12 and config["scheduler"] == "linearwarmupdecaylr"
     # 96 utterances / batch 8 = 12 steps per epoch, 4 epochs: warm-up over 10% of 48 steps
-    assert config["scheduler_conf"] == {"warmup_steps_list": [0, 5, 48], "warmup_lr_list": [0.0, 0.003, 0.0]}
+    assert config["scheduler_conf"] == {"warmup_steps": 5, "total_steps": 48}
 
     trained = load_classifier(exp)
     assert trained.classes == CLASSES and trained.max_seconds == 5
@@ -274,3 +274,44 @@ def test_model_config_errors():
     model = _tiny_model(0.5).train()
     with pytest.raises(ValueError, match="text_emb"):
         model(torch.randn(2, 80, 200), torch.tensor([200, 100]), torch.zeros(2, 6))
+
+
+def test_head_lr_groups_and_warmup_decay_schedule():
+    """--head_lr: the new layers in their own group; every group follows linear warm-up then decay of its own lr."""
+    from types import SimpleNamespace
+
+    from transformers import WhisperConfig
+
+    from voxrecipes.errors import ConfigError
+    from voxrecipes.models.whisper_classifier import WhisperTextInjectionClassifier, build_encoder
+    from voxrecipes.tasks.toxicity import ToxicityTask, parameter_groups
+    from voxrecipes.tasks.toxicity_model import ToxicityESPnetModel
+    from voxrecipes.tasks.toxicity_schedule import LinearWarmupDecayLR
+
+    config = WhisperConfig(d_model=16, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=32,
+                           num_mel_bins=80)
+    classifier = WhisperTextInjectionClassifier(build_encoder(config, 2), num_classes=6, proj_dim=8, text_dim=5,
+                                                freeze_layers=1)
+    model = ToxicityESPnetModel(classifier, CLASSES)
+    args = SimpleNamespace(optim="adamw", optim_conf={"lr": 1e-4, "weight_decay": 0.1}, head_lr=1e-2)
+    (optimizer,) = ToxicityTask.build_optimizers(args, model)
+    encoder_group, head_group = optimizer.param_groups
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    assert {id(p) for g in optimizer.param_groups for p in g["params"]} == trainable
+    assert {id(p) for p in head_group["params"]} == {id(p) for m in (classifier.projector, classifier.classifier,
+                                                                      classifier.text_proj) for p in m.parameters()}
+    assert (encoder_group["lr"], head_group["lr"], head_group["weight_decay"]) == (1e-4, 1e-2, 0.1)
+    assert not any(id(p) in trainable for p in classifier.encoder.layers[0].parameters())
+    # without --head_lr one lr for all
+    assert [g["lr"] for g in parameter_groups(classifier, 3e-5, None)] == [3e-5, 3e-5]
+
+    scheduler = LinearWarmupDecayLR(optimizer, warmup_steps=2, total_steps=6)
+    factors = []
+    for _ in range(6):  # the lr each of 6 optimizer steps uses
+        factors.append([g["lr"] for g in optimizer.param_groups])
+        optimizer.step()
+        scheduler.step()
+    expected = [0.5, 1.0, 0.75, 0.5, 0.25, 0.0]  # step k of 6: k/2 up to 2, then (6-k)/4
+    np.testing.assert_allclose(np.array(factors), np.outer(expected, [1e-4, 1e-2]), rtol=1e-9, atol=1e-12)
+    with pytest.raises(ConfigError, match="warmup_steps"):
+        LinearWarmupDecayLR(optimizer, warmup_steps=6, total_steps=6)

@@ -60,7 +60,7 @@ def text_dim_of(scp: str) -> int:
 
 
 def linear_warmup_schedule(args: argparse.Namespace, num_train: int) -> dict:
-    """PiecewiseLinearWarmupLR points: 0 -> lr over warmup_ratio of the steps, then linearly to 0 at the end."""
+    """linearwarmupdecaylr steps: every group's lr rises from 0 over warmup_ratio of the steps, then falls to 0."""
     lr = (args.optim_conf or {}).get("lr")
     if lr is None:
         raise ConfigError("--warmup_ratio needs optim_conf.lr")
@@ -76,7 +76,7 @@ def linear_warmup_schedule(args: argparse.Namespace, num_train: int) -> dict:
     # Under DDP ESPnet splits each batch over the ranks, so the step count does not depend on the world size.
     total = max(1, args.max_epoch * math.ceil(batches / args.accum_grad))
     warmup = max(1, round(args.warmup_ratio * total))
-    return {"warmup_steps_list": [0, warmup, total], "warmup_lr_list": [0.0, float(lr), 0.0]}
+    return {"warmup_steps": warmup, "total_steps": max(total, warmup + 1)}
 
 
 def main(cmd: Sequence[str] | None = None) -> None:
@@ -93,7 +93,7 @@ def main(cmd: Sequence[str] | None = None) -> None:
         if args.text_dim is None:
             args.text_dim = text_dim_of(paths["text_emb"]) if "text_emb" in paths else 1024
         if args.warmup_ratio is not None:
-            args.scheduler = "piecewiselinearwarmuplr"
+            args.scheduler = "linearwarmupdecaylr"  # voxrecipes.tasks.toxicity_schedule: per-group lrs
             args.scheduler_conf = linear_warmup_schedule(args, len(table_keys(paths["speech"])))
         ToxicityTask.main(args=args)
     except VoxError as err:

@@ -12,7 +12,9 @@ Inputs are 15 s by default, not Whisper's 30 s: the encoder is rebuilt with
 position table, so no clip pays for 30 s of attention. transformers' ``WhisperEncoder``
 accepts exactly ``2 * max_source_positions`` mel frames and ignores attention masks, so
 padding frames still take part in self-attention; they are only excluded from the pooled
-mean.
+mean. With ``dynamic_padding`` the classifier runs the encoder's modules itself on the
+batch's longest clip with the padding masked out of attention (a 5 s clip costs a third
+of a 15 s one); ``freeze_layers`` keeps the lower layers pretrained and fixed.
 """
 
 from __future__ import annotations
@@ -114,24 +116,92 @@ def encoder_lengths(feature_lengths: torch.Tensor, max_positions: int) -> torch.
     return ((torch.as_tensor(feature_lengths) + 1) // 2).clamp(min=1, max=max_positions)
 
 
+def _key_padding_bias(lengths: torch.Tensor, positions: int, dtype: torch.dtype) -> torch.Tensor:
+    """``(B, 1, 1, positions)`` additive attention bias: 0 on valid frames, the dtype's minimum on padding."""
+    valid = torch.arange(positions, device=lengths.device)[None, :] < lengths[:, None]
+    bias = torch.zeros(valid.shape, dtype=dtype, device=lengths.device)
+    bias.masked_fill_(~valid, torch.finfo(dtype).min)
+    return bias[:, None, None, :]
+
+
 class WhisperTextInjectionClassifier(nn.Module):
     """Whisper encoder -> Linear(d_model, proj_dim) -> masked mean -> Linear(proj_dim, num_classes).
 
     ``text_proj`` (Linear(d_model, text_dim)) is the injection head ``h_proj`` of the
     paper; it is used only in training, when ``forward`` gets an ``injection_layer``.
+
+    Two speed levers (both off by default, the paper's setting):
+
+    - ``dynamic_padding``: the encoder runs on the batch's longest clip instead of the
+      full ``max_seconds`` (positions ``0..T-1`` of the position table, as for a clip
+      padded to ``max_seconds``), and padding frames are masked out of self-attention,
+      so a clip's output does not depend on what it is batched with. A 5 s clip costs a
+      third of a 15 s one. The encoder's outputs on a short clip differ from the padded
+      run's (there, the padding takes part in attention), so a model is trained and
+      scored in the same mode (it is part of the saved config).
+    - ``freeze_layers`` = k: the convolutional front end and the first k transformer
+      layers keep their (pretrained) weights; only the layers above, the final
+      LayerNorm and the heads train. The frozen part runs without autograd.
     """
 
-    def __init__(self, encoder: WhisperEncoder, num_classes: int = 6, proj_dim: int = 256, text_dim: int = 1024):
+    def __init__(self, encoder: WhisperEncoder, num_classes: int = 6, proj_dim: int = 256, text_dim: int = 1024,
+                 *, dynamic_padding: bool = False, freeze_layers: int = 0):
         super().__init__()
         d_model = encoder.config.d_model
         self.encoder = encoder
         self.projector = nn.Linear(d_model, proj_dim)
         self.classifier = nn.Linear(proj_dim, num_classes)
         self.text_proj = nn.Linear(d_model, text_dim)
+        if not 0 <= freeze_layers <= self.num_layers:
+            raise ConfigError(f"freeze_layers must lie in 0..{self.num_layers} (the encoder's layers), "
+                              f"got {freeze_layers}")
+        self.dynamic_padding = bool(dynamic_padding)
+        self.freeze_layers = int(freeze_layers)
+        if self.freeze_layers:
+            for module in (encoder.conv1, encoder.conv2, *encoder.layers[: self.freeze_layers]):
+                module.requires_grad_(False)
 
     @property
     def num_layers(self) -> int:
         return self.encoder.config.encoder_layers
+
+    def encode(self, input_features: torch.Tensor, feature_lengths: torch.Tensor
+               ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Hidden states ``[embeddings, layer 1, ..., layer L]`` (the last after the final LayerNorm) and valid frames.
+
+        Without ``dynamic_padding`` this is transformers' ``WhisperEncoder`` on the padded
+        input (every frame attends to every frame); with it, the input is cut to the
+        batch's longest clip and padding is masked out of attention.
+        """
+        enc = self.encoder
+        frames = input_features.shape[-1]
+        if not self.dynamic_padding:
+            out = enc(input_features, output_hidden_states=True)
+            hidden = list(out.hidden_states)
+            hidden[-1] = out.last_hidden_state
+            return hidden, encoder_lengths(feature_lengths, hidden[-1].shape[1]).to(hidden[-1].device)
+        if frames != 2 * enc.config.max_source_positions:
+            raise ValueError(f"expected {2 * enc.config.max_source_positions} mel frames (max_seconds), got {frames}")
+        lengths = torch.as_tensor(feature_lengths, device=input_features.device).clamp(min=1, max=frames)
+        used = int(lengths.max())
+        used += used % 2  # conv2 has stride 2: keep whole output frames
+        positions = used // 2
+        valid = encoder_lengths(lengths, positions)
+        frozen = self.freeze_layers
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+            x = nn.functional.gelu(enc.conv1(input_features[:, :, :used]))
+            x = nn.functional.gelu(enc.conv2(x)).permute(0, 2, 1)
+            x = x + enc.embed_positions.weight[:positions]
+            x = nn.functional.dropout(x, p=enc.dropout, training=self.training)
+        bias = _key_padding_bias(valid, positions, x.dtype)
+        hidden = [x]
+        for index, layer in enumerate(enc.layers):
+            with torch.set_grad_enabled(torch.is_grad_enabled() and index >= frozen):
+                x = layer(x, bias)
+                x = x[0] if isinstance(x, tuple) else x
+            hidden.append(x)
+        hidden[-1] = enc.layer_norm(x)
+        return hidden, valid
 
     def forward(
         self, input_features: torch.Tensor, feature_lengths: torch.Tensor, injection_layer: int | None = None
@@ -146,14 +216,12 @@ class WhisperTextInjectionClassifier(nn.Module):
         need_hidden = injection_layer is not None
         if need_hidden and not (injection_layer == -1 or 1 <= injection_layer <= self.num_layers):
             raise ConfigError(f"injection_layer must be -1 or 1..{self.num_layers}, got {injection_layer}")
-        out = self.encoder(input_features, output_hidden_states=need_hidden)
-        last = out.last_hidden_state
-        lengths = encoder_lengths(feature_lengths, last.shape[1]).to(last.device)
+        hidden_states, lengths = self.encode(input_features, feature_lengths)
+        last = hidden_states[-1]
         pooled = masked_mean(self.projector(last), lengths=lengths)
         logits = self.classifier(pooled)
         if not need_hidden:
             return logits, None
-        # hidden_states = (embeddings, layer 1, ..., layer L); transformers 5 stores the final
-        # LayerNorm's output as the last entry.
-        hidden = last if injection_layer == -1 else out.hidden_states[injection_layer]
+        # hidden_states = (embeddings, layer 1, ..., layer L); the last entry is the final LayerNorm's output.
+        hidden = last if injection_layer == -1 else hidden_states[injection_layer]
         return logits, masked_mean(self.text_proj(hidden), lengths=lengths)

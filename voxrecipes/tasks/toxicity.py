@@ -48,6 +48,9 @@ from voxrecipes.models.whisper_classifier import (
 )
 from voxrecipes.tasks.set_level_trainer import SetLevelTrainer
 from voxrecipes.tasks.toxicity_model import INJECTION_LOSSES, ToxicityESPnetModel
+from voxrecipes.tasks.toxicity_schedule import register as _register_scheduler
+
+_register_scheduler()  # --scheduler linearwarmupdecaylr (per-group lrs), before any parser is built
 
 logger = logging.getLogger(__name__)
 
@@ -105,16 +108,39 @@ def _whisper_config(args: argparse.Namespace):
     return WhisperConfig(**(getattr(args, "encoder_config", None) or args.whisper_conf or {}))
 
 
+def whisper_model_path(spec: str) -> str:
+    """``--whisper_model`` as ``from_pretrained`` takes it: a local dir, a model id, or ``package:whisper_base``."""
+    from voxrecipes.models.model_paths import resolve_model_path
+
+    return resolve_model_path(spec, what="speech encoder")
+
+
 def build_classifier(args: argparse.Namespace) -> WhisperTextInjectionClassifier:
     """The classifier of ``args``: saved encoder config, else pretrained ``whisper_model``, else ``whisper_conf``."""
     if getattr(args, "encoder_config", None) or not args.whisper_model:
         encoder = build_encoder(_whisper_config(args), max_seconds=args.max_seconds)
     else:
-        encoder = build_encoder(args.whisper_model, max_seconds=args.max_seconds)
+        encoder = build_encoder(whisper_model_path(args.whisper_model), max_seconds=args.max_seconds)
     if args.text_dim is None:
         raise ConfigError("--text_dim is not set (the dimension of the transcript embeddings)")
     return WhisperTextInjectionClassifier(encoder, num_classes=len(args.classes), proj_dim=args.proj_dim,
-                                          text_dim=args.text_dim)
+                                          text_dim=args.text_dim,
+                                          dynamic_padding=bool(getattr(args, "dynamic_padding", False)),
+                                          freeze_layers=int(getattr(args, "freeze_layers", 0) or 0))
+
+
+#: the layers a toxicity model adds on top of the encoder (trained from scratch)
+HEAD_MODULES = ("projector", "classifier", "text_proj")
+
+
+def parameter_groups(classifier: WhisperTextInjectionClassifier, lr: float,
+                     head_lr: float | None) -> list[dict]:
+    """Optimizer groups of the trainable parameters: the encoder at ``lr``, the new heads at ``head_lr``."""
+    encoder = [p for p in classifier.encoder.parameters() if p.requires_grad]
+    heads = [p for name in HEAD_MODULES for p in getattr(classifier, name).parameters() if p.requires_grad]
+    groups = [{"params": encoder, "lr": lr}] if encoder else []
+    groups.append({"params": heads, "lr": lr if head_lr is None else head_lr})
+    return groups
 
 
 class ToxicityTrainer(SetLevelTrainer):
@@ -147,7 +173,8 @@ class ToxicityTask(AbsTask):
         group.add_argument("--ap_classes", nargs="+", default=list(AP_CLASSES),
                            help="classes whose mean AP is the validation criterion 'mAP'")
         group.add_argument("--whisper_model", type=str_or_none, default=None,
-                           help="pretrained Whisper (model id or local directory); none: --whisper_conf")
+                           help="pretrained Whisper (model id, local directory, or package:whisper_base); "
+                                "none: --whisper_conf")
         group.add_argument("--whisper_conf", action=NestedDictAction, default={},
                            help="WhisperConfig keyword arguments of a randomly initialised encoder")
         group.add_argument("--encoder_config", action=NestedDictAction, default={},
@@ -168,7 +195,30 @@ class ToxicityTask(AbsTask):
                            help="contrastive negatives from the transcripts of every rank")
         group.add_argument("--warmup_ratio", type=float_or_none, default=None,
                            help="linear warm-up over this fraction of all steps, then linear decay to 0 "
-                                "(sets --scheduler piecewiselinearwarmuplr; needs optim_conf.lr)")
+                                "(sets --scheduler linearwarmupdecaylr; needs optim_conf.lr)")
+        group.add_argument("--head_lr", type=float_or_none, default=None,
+                           help="learning rate of the new layers (projector, classifier, text_proj); "
+                                "none: optim_conf.lr, as the encoder (the paper)")
+        group.add_argument("--freeze_layers", type=int, default=0,
+                           help="keep the encoder's front end and its first N transformer layers fixed "
+                                "(0: full finetuning, the paper)")
+        group.add_argument("--dynamic_padding", type=str2bool, default=False,
+                           help="run the encoder on the batch's longest clip, padding masked out of attention, "
+                                "instead of on --max_seconds for every clip (the model is scored the same way)")
+
+    @classmethod
+    def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> list[torch.optim.Optimizer]:
+        """ESPnet's optimizer over the trainable parameters only, with ``--head_lr`` for the new layers."""
+        from espnet2.tasks.abs_task import optim_classes
+
+        optim_class = optim_classes.get(args.optim)
+        if optim_class is None:
+            raise ConfigError(f"--optim must be one of {', '.join(optim_classes)}, got {args.optim}")
+        conf = dict(args.optim_conf or {})
+        if "lr" not in conf:
+            raise ConfigError("optim_conf.lr is not set")
+        groups = parameter_groups(model.classifier, float(conf.pop("lr")), args.head_lr)
+        return [optim_class(groups, **conf)]
 
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
@@ -203,7 +253,7 @@ def _num_mel_bins(args: argparse.Namespace) -> int:
 
     if getattr(args, "encoder_config", None) or not args.whisper_model:
         return int(_whisper_config(args).num_mel_bins)
-    return int(WhisperConfig.from_pretrained(args.whisper_model).num_mel_bins)
+    return int(WhisperConfig.from_pretrained(whisper_model_path(args.whisper_model)).num_mel_bins)
 
 
 @dataclass
