@@ -566,3 +566,17 @@ def test_apply_prior_fix_zero_prior_names_class_and_ignored_labels(tmp_path, cap
     assert str(tmp_path / "utt2category") in line and "'S'" in line
     assert "Sad=2" in line and "O=1" in line
     assert not (tmp_path / "o.txt").exists()
+
+
+def test_tuning_label_outside_the_classes_names_its_line(tmp_path, capsys):
+    p1, p2, y = two_class_pair(copies=1)
+    tune, labels = write_set(tmp_path, "dev_bal", "PQ", [p1, p2], labels=y)
+    lines = open(labels).read().splitlines()
+    lines[4] = lines[4].split()[0] + " Qq"  # a typo on line 5
+    open(labels, "w").write("\n".join(lines) + "\n")
+    with pytest.raises(SystemExit):
+        run(fuse_posteriors.main, fuse_posteriors.get_parser(),
+            ["--method", "interpolation", "--tune", *tune, "--tune_labels", labels, "--out_dir", str(tmp_path / "f")])
+    line = _error_line(capsys)
+    assert f"{labels}:5:" in line and "'Qq'" in line and tune[0] in line
+    assert not (tmp_path / "f").exists()

@@ -107,8 +107,11 @@ def read_category_labels(path: str | os.PathLike, utts: Sequence[str], classes: 
     index = {c: i for i, c in enumerate(classes)}
     unknown = sorted({labels[u] for u in utts if labels[u] not in index})
     if unknown:
-        raise DataError(path, None, f"labels {' '.join(unknown)} are not classes of {posteriors_path} "
-                                    f"({' '.join(classes)}); tune on a set with the systems' classes only (Dev_bal)")
+        line, first = next((n, u) for n, u in enumerate(labels, start=1) if labels[u] not in index)
+        names = " ".join(repr(c) for c in unknown)
+        raise DataError(path, line, f"label '{labels[first]}' of '{first}' is not a class of {posteriors_path} "
+                                    f"({' '.join(classes)}; unknown labels here: {names}); "
+                                    "tune on a set with the systems' classes only (Dev_bal)")
     return np.array([index[labels[u]] for u in utts], dtype=np.int64)
 
 
