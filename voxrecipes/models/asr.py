@@ -319,6 +319,10 @@ class Transcriber(BatchedTranscriber):
             raise ConfigError(f"ASR model {self.model_path} lacks a feature extractor or tokenizer "
                               "(save the processor next to the model)")
         self.pipe.model.eval()
+        if self.pipe.tokenizer.pad_token is None and self.pipe.tokenizer.eos_token is not None:
+            # the pipeline refuses to batch without a pad token; OpenAI's Whisper tokenizers pad with
+            # <|endoftext|>, some converted ones name none (the pad token is never generated)
+            self.pipe.tokenizer.pad_token = self.pipe.tokenizer.eos_token
         self.sampling_rate = int(self.pipe.feature_extractor.sampling_rate)
         self.kind = str(self.pipe.type)
         self.is_whisper = self.kind == "seq2seq_whisper"
@@ -329,8 +333,8 @@ class Transcriber(BatchedTranscriber):
         self.multilingual = not self.is_whisper or bool(getattr(generation_config, "is_multilingual", True))
         self.timestamps = bool(timestamps) and self.is_whisper
         if self.timestamps and not self._has_timestamp_tokens(generation_config):
-            logger.warning("%s has no Whisper timestamp tokens (<|0.00|> right after <|notimestamps|>): decoding "
-                           "without timestamps, one segment per utterance", self.model_spec)
+            logger.warning("%s has no Whisper timestamp tokens (no ids after <|notimestamps|>): decoding without "
+                           "timestamps, one segment per utterance", self.model_spec)
             self.timestamps = False
         #: Whisper inputs longer than its 30 s window go through long-form generation, whose features are not
         #: padded to the window; a batch mixing them with others (or each other) fails, so they go alone
@@ -341,7 +345,7 @@ class Transcriber(BatchedTranscriber):
             self.generate_kwargs.update(num_beams=num_beams, do_sample=False)
             if max_new_tokens is not None:
                 self.generate_kwargs["max_new_tokens"] = max_new_tokens
-        if self.is_whisper:
+        if self.is_whisper and self.multilingual:  # an English-only Whisper's generate refuses task and language
             self.generate_kwargs["task"] = task
         language = (language or "").strip()
         if language and not self.is_whisper:
@@ -355,13 +359,21 @@ class Transcriber(BatchedTranscriber):
                 self.generate_kwargs["language"] = language
 
     def _has_timestamp_tokens(self, generation_config) -> bool:
-        """Whether the tokenizer has Whisper's timestamp tokens where ``generate`` expects them."""
+        """Whether the model can predict Whisper's timestamp tokens.
+
+        ``generate`` and the pipeline's decoding take every id above ``<|notimestamps|>``
+        as a timestamp (by arithmetic, as OpenAI's and CTranslate2's decoders do), so the
+        output layer must have ids beyond it; a tokenizer need not list them.
+        """
         no_timestamps = getattr(generation_config, "no_timestamps_token_id", None)
-        first = self.pipe.tokenizer.convert_tokens_to_ids("<|0.00|>")
-        return no_timestamps is not None and first == no_timestamps + 1
+        vocab_size = int(getattr(self.pipe.model.config, "vocab_size", 0))
+        return no_timestamps is not None and vocab_size > no_timestamps + 1
 
     def known_language(self, language: str) -> bool:
-        return not self.is_whisper or not self.languages or language in self.languages
+        """A language token of the model, or, for a model without them (English-only), a Whisper language code."""
+        from transformers.models.whisper.tokenization_whisper import LANGUAGES
+
+        return not self.is_whisper or language in (self.languages or LANGUAGES)
 
     def decoding_language(self, language: str | None) -> str:
         if not self.is_whisper:  # CTC and other models have no language option

@@ -2,8 +2,9 @@
 
 faster-whisper runs Whisper tiny.en (``package:whisper_tiny_en``, int8, one thread) on a
 few English sentences; the multilingual Whisper-base (``package:whisper_base``) checks
-that ``utt2lang`` reaches the decoder per utterance. Every Whisper pads its input to 30 s,
-so each utterance costs a full encoder pass: the sets here are a handful of utterances.
+that ``utt2lang`` reaches the decoder per utterance; the transformers backend runs the
+converted tiny.en with timestamps. Every Whisper pads its input to 30 s, so each
+utterance costs a full encoder pass: the sets here are a handful of utterances.
 """
 
 from __future__ import annotations
@@ -154,6 +155,25 @@ def test_whisper_base_decodes_each_utterance_in_its_utt2lang(speech, tmp_path, m
     (data / "utt2lang").unlink()
     hyps = transcriber.transcribe([wave(speech, "spk3-es")], batch_size=8)
     assert calls == [(None, True, 1)] and "buenos" in hyps[0].lower(), hyps
+
+
+def test_transformers_backend_segments_with_english_only_whisper(speech, one_thread):
+    """The converted tiny.en through the pipeline: no task/language for an English-only model, timestamps on."""
+    from voxrecipes.models.asr import Transcriber
+
+    transcriber = Transcriber(TINY_EN, language="en")
+    assert transcriber.timestamps and not transcriber.multilingual
+    assert "task" not in transcriber.generate_kwargs and "language" not in transcriber.generate_kwargs
+    short, long = wave(speech, "spk1-a"), wave(speech, "spk2-c")
+    hyps = transcriber.transcribe_batch([short, long], "en")
+    assert "market" in hyps[0].text.lower() and len(hyps[0].segments) == 1
+    first, second = hyps[1].segments
+    start, _ = speech["second_span"]
+    assert first.start < 0.5 and abs(second.start - start) < 0.6 and second.end <= len(long) / 16000
+    assert "morning" in first.text.lower() and "thank" in second.text.lower()
+    assert transcriber.decoding_language("de") == "en"  # English-only: everything decodes as English
+    with pytest.raises(ConfigError, match="language 'xx'"):
+        transcriber.decoding_language("xx")
 
 
 # -- bad input --------------------------------------------------------------------------------
