@@ -181,20 +181,20 @@ def test_evaluate_refuses_posteriors_that_are_not_probabilities(tmp_path):
     assert m["num_utts"] == 6
 
 
-def test_evaluate_cli_label_typo_exits_1(tmp_path):
-    import subprocess
-    import sys
+def test_evaluate_cli_label_typo_exits_1(tmp_path, capsys):
+    from voxrecipes.bin import evaluate_classification as cli
+    from voxrecipes.cli import run
 
     labels = {f"u{i:02d}": "AHN"[i % 3] for i in range(6)}
     labels["u02"] = "Sad"
     write_eval_inputs(tmp_path, labels)
-    argv = [sys.executable, "-m", "voxrecipes.bin.evaluate_classification", "--posteriors", str(tmp_path / "post.txt"),
-            "--labels", str(tmp_path / "utt2category"), "--out_dir", str(tmp_path / "o"), "--num_bootstrap", "10"]
-    proc = subprocess.run(argv, capture_output=True, text=True)
-    assert proc.returncode == 1
-    error = [line for line in proc.stderr.splitlines() if line.startswith("ERROR:")]
+    argv = ["--posteriors", str(tmp_path / "post.txt"), "--labels", str(tmp_path / "utt2category"),
+            "--out_dir", str(tmp_path / "o"), "--num_bootstrap", "10"]
+    with pytest.raises(SystemExit) as exc:
+        run(cli.main, cli.get_parser(), argv)
+    assert exc.value.code == 1
+    error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR:")]
     assert len(error) == 1 and f"{tmp_path / 'utt2category'}:3:" in error[0] and "'Sad'" in error[0]
     assert not (tmp_path / "o").exists()
-    proc = subprocess.run([*argv, "--exclude", "O", "X", "Sad"], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    run(cli.main, cli.get_parser(), [*argv, "--exclude", "O", "X", "Sad"])
     assert json.loads((tmp_path / "o" / "metrics.json").read_text())["unknown_labels"] == {"Sad": 1}
