@@ -50,7 +50,9 @@ logger = logging.getLogger(__name__)
 CATEGORY_CLASSES = ("A", "S", "H", "U", "F", "D", "C", "N")
 #: MSP-Podcast's pseudo-categories ("Other", "No agreement"): not trained on (section 3.2)
 PSEUDO_CLASSES = ("O", "X")
-TASKS = ("category", "attributes")
+TASKS = ("category", "attributes", "multilabel")
+#: tasks whose outputs are named classes (``classes``)
+CLASS_TASKS = ("category", "multilabel")
 #: the export's metadata file
 META_FILE = "text_classifier.json"
 META_VERSION = 1
@@ -122,8 +124,10 @@ class TextClassifierConfig:
     def validate(self, source: str = "config") -> None:
         if self.task not in TASKS:
             raise ConfigError(f"{source}: task must be one of {', '.join(TASKS)}, got {self.task!r}")
-        if self.task == "category":
+        if self.task in CLASS_TASKS:
             if self.classes is None:
+                if self.task == "multilabel":
+                    raise ConfigError(f"{source}: a multilabel classifier needs its classes")
                 self.classes = list(CATEGORY_CLASSES)
             if (not isinstance(self.classes, list) or len(self.classes) < 2
                     or not all(isinstance(c, str) and c and not any(ch.isspace() for ch in c) for c in self.classes)):
@@ -184,7 +188,7 @@ class TextClassifierConfig:
     # -- derived ------------------------------------------------------------------------------
     @property
     def output_names(self) -> list[str]:
-        return list(self.classes) if self.task == "category" else list(ATTRIBUTES)
+        return list(self.classes) if self.task in CLASS_TASKS else list(ATTRIBUTES)
 
     @property
     def base_model(self) -> str:
@@ -252,7 +256,8 @@ def _label_kwargs(cfg: TextClassifierConfig, tokenizer: Any) -> dict:
     names = cfg.output_names
     return {"num_labels": len(names), "id2label": dict(enumerate(names)),
             "label2id": {name: i for i, name in enumerate(names)},
-            "problem_type": "single_label_classification" if cfg.task == "category" else "regression",
+            "problem_type": {"category": "single_label_classification", "attributes": "regression",
+                             "multilabel": "multi_label_classification"}[cfg.task],
             "pad_token_id": tokenizer.pad_token_id}
 
 
@@ -478,7 +483,7 @@ def load_text_classifier(model_dir: str | os.PathLike, *, device: str | None = "
         else:
             names = meta["output_names"]
             cfg = TextClassifierConfig.from_dict(
-                {"task": meta["task"], "classes": names if meta["task"] == "category" else None,
+                {"task": meta["task"], "classes": names if meta["task"] in CLASS_TASKS else None,
                  "model_name_or_path": meta["base_model"], "dtype": meta.get("dtype") or "float32",
                  "use_lora": True, "lora": meta.get("lora") or {}, "quantization": meta.get("quantization"),
                  "ignore_classes": meta.get("ignore_classes") or [], "trust_remote_code": trust},

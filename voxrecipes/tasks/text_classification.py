@@ -99,6 +99,20 @@ def read_category_labels(path: str | os.PathLike, classes: Sequence[str],
     return labels, dropped
 
 
+def read_multilabel_labels(path: str | os.PathLike, classes: Sequence[str]) -> dict[str, list[float]]:
+    """``utt2labels`` (space-separated class names) -> ``{utt: multi-hot}``; unknown names are DataErrors."""
+    index = {c: i for i, c in enumerate(classes)}
+    labels: dict[str, list[float]] = {}
+    for lineno, (utt, value) in enumerate(read_table(path).items(), start=1):
+        hot = [0.0] * len(classes)
+        for name in value.split():
+            if name not in index:
+                raise DataError(path, lineno, f"unknown class '{name}' for '{utt}' (classes: {' '.join(classes)})")
+            hot[index[name]] = 1.0
+        labels[utt] = hot
+    return labels
+
+
 def read_attribute_labels(path: str | os.PathLike) -> dict[str, list[float]]:
     """``utt2attrs`` (``valence arousal dominance``, 1-7) -> ``{utt: [v, a, d]}``; bad lines are DataErrors."""
     from voxrecipes.metrics.attributes import read_attribute_table
@@ -121,6 +135,8 @@ def load_examples(text_path: str | os.PathLike, labels_path: str | os.PathLike,
         if dropped:
             logger.info("%s: dropped %d utterances labelled %s (not trained on)", labels_path,
                         sum(dropped.values()), ", ".join(f"{c} x{n}" for c, n in sorted(dropped.items())))
+    elif cfg.task == "multilabel":
+        labels = read_multilabel_labels(labels_path, cfg.classes)
     else:
         labels = read_attribute_labels(labels_path)
     missing = [utt for utt in labels if utt not in texts]
@@ -152,6 +168,8 @@ class TextLabelDataset:
         self.input_ids = encode_texts(tokenizer, [e.text for e in examples], max_length)
         if task == "category":
             self.labels: list[Any] = [int(e.label) for e in examples]
+        elif task == "multilabel":
+            self.labels = [[float(v) for v in e.label] for e in examples]
         else:
             values = np.asarray([e.label for e in examples], dtype=np.float64)
             if target_mean is not None:
@@ -190,7 +208,8 @@ def make_trainer_class() -> type:
     from voxrecipes.losses.ccc import neg_mean_ccc_loss
 
     class TextClassifierTrainer(Trainer):
-        """Trainer whose loss is the negative mean CCC for attributes, the model's CE for categories."""
+        """Trainer whose loss is the negative mean CCC for attributes, the model's CE (categories) or BCE
+        (multilabel: ``problem_type`` multi_label_classification) otherwise."""
 
         def __init__(self, *args: Any, task: str = "category", **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -198,7 +217,7 @@ def make_trainer_class() -> type:
 
         def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False,
                          num_items_in_batch: Any = None) -> Any:
-            if self.task == "category":
+            if self.task != "attributes":
                 return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                             num_items_in_batch=num_items_in_batch)
             model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
@@ -228,6 +247,12 @@ def make_compute_metrics(task: str, num_classes: int) -> Any:
 
             hyp, ref = preds.argmax(axis=1), labels.astype(np.int64)
             return {"macro_f1": macro_f1(ref, hyp, num_classes), "accuracy": accuracy(ref, hyp)}
+        if task == "multilabel":
+            from sklearn.metrics import average_precision_score
+
+            aps = [average_precision_score(labels[:, c], preds[:, c]) for c in range(labels.shape[1])
+                   if 0 < labels[:, c].sum() < len(labels)]
+            return {"mAP": float(np.mean(aps)) if aps else 0.0}
         from voxrecipes.metrics.regression import ccc_per_dim
 
         cccs = ccc_per_dim(labels, preds)
@@ -239,7 +264,7 @@ def make_compute_metrics(task: str, num_classes: int) -> Any:
 
 
 def best_metric_name(task: str) -> str:
-    return "macro_f1" if task == "category" else "ccc_mean"
+    return {"category": "macro_f1", "multilabel": "mAP"}.get(task, "ccc_mean")
 
 
 def make_epoch_logger() -> Any:
@@ -368,6 +393,11 @@ def train_text_classifier(cfg: TextClassifierConfig, *, train_text: str, train_l
         counts = np.bincount([e.label for e in train_examples], minlength=len(cfg.classes))
         class_counts = {c: int(n) for c, n in zip(cfg.classes, counts)}
         logger.info("training classes: %s", " ".join(f"{c}={n}" for c, n in class_counts.items()))
+    elif cfg.task == "multilabel":
+        counts = np.asarray([e.label for e in train_examples]).sum(axis=0)
+        class_counts = {c: int(n) for c, n in zip(cfg.classes, counts)}
+        logger.info("training positives per class: %s", " ".join(f"{c}={n}" for c, n in class_counts.items()))
+    if class_counts:
         empty = [c for c, n in class_counts.items() if n == 0]
         if empty:
             logger.warning("no training utterance of class(es) %s", ", ".join(empty))
@@ -420,7 +450,8 @@ def train_text_classifier(cfg: TextClassifierConfig, *, train_text: str, train_l
 
 def predict_texts(clf: TextClassifier, texts: Sequence[str], *, batch_size: int = 32,
                   progress: bool = False) -> np.ndarray:
-    """``(N, C)`` softmax posteriors (category) or ``(N, 3)`` attributes on the labels' scale, in input order.
+    """``(N, C)`` softmax posteriors (category), per-class sigmoid probabilities (multilabel) or ``(N, 3)``
+    attributes on the labels' scale, in input order.
 
     Texts are batched by token length (less padding); an empty text is scored as the
     empty string (its special tokens, or the EOS/pad token alone).
@@ -441,7 +472,12 @@ def predict_texts(clf: TextClassifier, texts: Sequence[str], *, batch_size: int 
             rows = order[start:start + batch_size]
             batch = collate([{"input_ids": ids[i]} for i in rows]).to(device)
             logits = _logits(clf.model(**batch)).float()
-            values = torch.softmax(logits, dim=-1) if clf.task == "category" else logits
+            if clf.task == "category":
+                values = torch.softmax(logits, dim=-1)
+            elif clf.task == "multilabel":
+                values = torch.sigmoid(logits)
+            else:
+                values = logits
             out[rows] = values.cpu().numpy().astype(np.float64)
             bar.update(len(rows))
     if clf.task == "attributes" and clf.meta.get("target_mean") is not None:
