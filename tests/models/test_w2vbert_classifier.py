@@ -107,7 +107,7 @@ def test_forward_shapes_and_training_reduces_ce_with_frozen_backbone():
 
 
 def test_attribute_outputs_on_1_7_scale():
-    model = tiny_model(task="attributes")
+    model = tiny_model(task="attributes", attribute_output="bounded")
     with torch.no_grad():
         model.output.weight.mul_(1000.0)  # push far into saturation: still inside [1, 7]
     x, m = features()
@@ -115,6 +115,23 @@ def test_attribute_outputs_on_1_7_scale():
     assert pred.shape == (4, 3)
     assert (pred >= 1.0).all() and (pred <= 7.0).all()
     assert pred.min() < 1.5 or pred.max() > 6.5  # saturation really reached the bounds
+
+
+def test_paper_attribute_head_is_tanh_then_linear():
+    """The paper's head (default): the softmax replaced by tanh, then Linear(3); its bias starts mid-scale."""
+    model = tiny_model(task="attributes").eval()
+    assert model.attribute_output == "linear"
+    torch.testing.assert_close(model.output.bias, torch.full((3,), 4.0))
+    x, m = features()
+    with torch.no_grad():
+        pred, emb = model(x, m)
+        expected = torch.tanh(emb) @ model.output.weight.T + model.output.bias
+        torch.testing.assert_close(pred, expected)
+        model.output.weight.mul_(1000.0)  # unbounded: far outside the rating scale
+        pred, _ = model(x, m)
+    assert pred.min() < 1.0 or pred.max() > 7.0
+    with pytest.raises(ConfigError, match="attribute_output"):
+        tiny_model(task="attributes", attribute_output="sigmoid")
 
 
 def test_save_reload_identical_outputs(tmp_path):

@@ -1,4 +1,4 @@
-"""Train the MSP-Podcast emotion model (LoRA Wav2Vec2-BERT; categories or attributes) with ESPnet's trainer.
+"""Train the MSP-Podcast emotion model (LoRA Wav2Vec2-BERT or Whisper; categories or attributes) with ESPnet.
 
 Every ESPnet training option works (``--config conf/train_emotion.yaml``, ``--ngpu``,
 ``--resume``, ``--use_amp``, ``--init_param``, ``--iterator_type category
@@ -79,9 +79,9 @@ def main(cmd: Sequence[str] | None = None) -> None:
         for shape_file in args.train_shape_file:
             check_min_length(shape_file, min_seconds)
         if args.encoder_config:
-            # Written by a previous training for inference; a training starts from --w2vbert_model/--w2vbert_conf.
+            # Written by a previous training for inference; a training starts from --{w2vbert,whisper}_{model,conf}.
             logger.warning("ignoring encoder_config (from an earlier config.yaml?): the backbone comes from "
-                           "--w2vbert_model or --w2vbert_conf")
+                           "--w2vbert_model/--w2vbert_conf or --whisper_model/--whisper_conf")
             args.encoder_config = {}
         EmotionTask.main(args=args)
     except VoxError as err:

@@ -15,10 +15,13 @@ says what is emotion-specific:
   most ``eval_max_seconds``);
 - collation: waveforms padded into a batch, augmented in training
   (:class:`~voxrecipes.data.augment.WaveformAugmenter`: MUSAN noise, RIRs, speed
-  perturbation of half the batches), then the Wav2Vec2-BERT log-mel features with
-  their attention mask;
-- the model: :class:`~voxrecipes.models.w2vbert_classifier.W2VBertEmotionModel`
-  (LoRA on a pretrained ``--w2vbert_model`` or on a config-built ``--w2vbert_conf``);
+  perturbation of half the batches), then the encoder's input (Wav2Vec2-BERT's log-mel
+  features, or Whisper's) with its mask;
+- the model (``--backbone``): :class:`~voxrecipes.models.w2vbert_classifier.W2VBertEmotionModel`
+  (LoRA on a pretrained ``--w2vbert_model`` or on a config-built ``--w2vbert_conf``; the
+  paper's) or :class:`~voxrecipes.models.whisper_emotion.WhisperEmotionModel` (the same
+  LoRA, pooling and head on a Whisper encoder: ``--whisper_model package:whisper_base`` or
+  ``--whisper_conf``);
 - validation: macro-F1 over ``--f1_classes`` (the 8 emotions; utterances labelled with
   other classes are left out) or the mean CCC, over the whole validation set, reported
   as ``valid/macro_f1`` or ``valid/ccc`` for ``--best_model_criterion``.
@@ -54,13 +57,9 @@ from espnet2.utils.types import float_or_none, int_or_none, str2bool, str_or_non
 
 from voxrecipes.data.audio import SAMPLE_RATE
 from voxrecipes.errors import ConfigError
-from voxrecipes.models.w2vbert_classifier import (
-    DEFAULT_TARGET_MODULES,
-    TASKS,
-    W2VBertEmotionModel,
-    make_feature_extractor,
-    w2vbert_features,
-)
+from voxrecipes.models.emotion_base import ATTRIBUTE_OUTPUTS, TASKS, EmotionModelBase, Frontend
+from voxrecipes.models.w2vbert_classifier import DEFAULT_TARGET_MODULES as W2VBERT_TARGET_MODULES
+from voxrecipes.models.w2vbert_classifier import W2VBertEmotionModel, W2VBertFrontend
 from voxrecipes.tasks.emotion_model import EmotionESPnetModel
 from voxrecipes.tasks.set_level_trainer import SetLevelTrainer
 
@@ -70,6 +69,8 @@ logger = logging.getLogger(__name__)
 CLASSES = ("A", "S", "H", "U", "F", "D", "C", "N", "O", "X")
 #: The classes of the challenge's macro-F1.
 F1_CLASSES = ("A", "S", "H", "U", "F", "D", "C", "N")
+#: Speech encoders of the emotion model (``--backbone``): the paper's Wav2Vec2-BERT, or a Whisper encoder.
+BACKBONES = ("w2vbert", "whisper")
 #: cuBLAS workspace setting that ``torch.use_deterministic_algorithms`` needs on CUDA >= 10.2.
 CUBLAS_WORKSPACE_CONFIG = ":4096:8"
 
@@ -112,12 +113,17 @@ def pad_waveforms(waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class EmotionCollate:
-    """Batch of ``(utt, {speech, category | attributes})`` -> augmented waveforms -> features and targets."""
+    """Batch of ``(utt, {speech, category | attributes})`` -> augmented waveforms -> features and targets.
 
-    def __init__(self, augmenter=None, normalize_features: bool = True):
-        self.extractor = make_feature_extractor(SAMPLE_RATE)
+    ``frontend`` turns the waveforms into the encoder's input and mask (default: Wav2Vec2-BERT's
+    features, normalised per mel bin when ``normalize_features``).
+    """
+
+    def __init__(self, augmenter=None, normalize_features: bool = True, frontend: Frontend | None = None):
+        self.frontend = frontend or W2VBertFrontend(normalize_features, SAMPLE_RATE)
+        # the transformers feature extractor behind the front end
+        self.extractor = getattr(self.frontend, "extractor", None)
         self.augmenter = augmenter
-        self.normalize_features = normalize_features
 
     def __call__(self, data: Collection[tuple[str, dict[str, np.ndarray]]]) -> tuple[list[str], dict]:
         utts = [uid for uid, _ in data]
@@ -126,7 +132,7 @@ class EmotionCollate:
         if self.augmenter is not None:
             batch, lengths = self.augmenter(*pad_waveforms(waves))
             waves = [batch[i, :int(n)].numpy() for i, n in enumerate(lengths)]
-        features, mask = w2vbert_features(self.extractor, waves, self.normalize_features)
+        features, mask = self.frontend(waves)
         out: dict[str, torch.Tensor] = {"input_features": features, "attention_mask": mask}
         for name, dtype in (("category", np.int64), ("attributes", np.float32)):
             present = [name in d for d in items]
@@ -137,20 +143,73 @@ class EmotionCollate:
         return utts, out
 
 
-def build_emotion_model(args: argparse.Namespace) -> W2VBertEmotionModel:
-    """The model of ``args``: saved ``encoder_config``, else pretrained ``w2vbert_model``, else ``w2vbert_conf``."""
+def build_emotion_model(args: argparse.Namespace) -> EmotionModelBase:
+    """The model of ``args`` (``--backbone``): saved ``encoder_config``, else the pretrained model, else the conf.
+
+    W2V-BERT: ``w2vbert_model`` / ``w2vbert_conf``; Whisper: ``whisper_model`` / ``whisper_conf``.
+    """
+    backbone = getattr(args, "backbone", "w2vbert") or "w2vbert"
+    if backbone not in BACKBONES:
+        raise ConfigError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
+    saved = getattr(args, "encoder_config", None)
+    common = dict(
+        num_outputs=len(args.classes), task=args.model_task, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout, target_modules=default_target_modules(args), embedding_dim=args.embedding_dim,
+        attention_dim=args.attention_dim, pooling_stats=args.pooling_stats, use_lora=args.use_lora,
+        # configs written before the option existed trained bounded attribute outputs
+        attribute_output=getattr(args, "attribute_output", "bounded"))
+    if backbone == "whisper":
+        from transformers import WhisperConfig
+
+        from voxrecipes.models.whisper_emotion import WhisperEmotionModel, max_seconds_of_config
+
+        if saved:
+            config = WhisperConfig(**saved)
+            return WhisperEmotionModel(config, max_seconds=max_seconds_of_config(config), **common)
+        if args.whisper_model:
+            source = args.whisper_model
+        elif args.whisper_conf:
+            source = WhisperConfig(**args.whisper_conf)
+        else:
+            raise ConfigError("backbone whisper needs --whisper_model (e.g. package:whisper_base) or --whisper_conf")
+        return WhisperEmotionModel(source, max_seconds=args.whisper_max_seconds, **common)
     from transformers import Wav2Vec2BertConfig
 
-    saved = getattr(args, "encoder_config", None)
     if saved or not args.w2vbert_model:
         source = Wav2Vec2BertConfig(**(saved or args.w2vbert_conf or {}))
     else:
         source = args.w2vbert_model
-    return W2VBertEmotionModel(
-        source, num_outputs=len(args.classes), task=args.model_task, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout, target_modules=args.target_modules, embedding_dim=args.embedding_dim,
-        attention_dim=args.attention_dim, pooling_stats=args.pooling_stats, use_lora=args.use_lora,
-        normalize_features=args.normalize_features)
+    return W2VBertEmotionModel(source, normalize_features=args.normalize_features, **common)
+
+
+def default_target_modules(args: argparse.Namespace) -> list[str]:
+    """``--target_modules``, or the attention projections of the ``--backbone`` when not given."""
+    if getattr(args, "target_modules", None):
+        return list(args.target_modules)
+    if getattr(args, "backbone", "w2vbert") == "whisper":
+        from voxrecipes.models.whisper_emotion import DEFAULT_TARGET_MODULES
+
+        return list(DEFAULT_TARGET_MODULES)
+    return list(W2VBERT_TARGET_MODULES)
+
+
+def make_frontend(args: argparse.Namespace) -> Frontend:
+    """The collate function's waveform -> encoder-input function of ``args`` (built after the model).
+
+    Whisper's mel-bin count and input length come from the encoder config that
+    :meth:`EmotionTask.build_model` recorded (80 bins for base, 128 for large-v3).
+    """
+    if getattr(args, "backbone", "w2vbert") != "whisper":
+        return W2VBertFrontend(args.normalize_features, SAMPLE_RATE)
+    from transformers import WhisperConfig
+
+    from voxrecipes.models.whisper_emotion import WhisperFrontend, max_seconds_of_config
+
+    conf = getattr(args, "encoder_config", None) or args.whisper_conf or {}
+    if not conf:
+        raise ConfigError("the Whisper front end needs the encoder config (build the model first)")
+    config = WhisperConfig(**conf)
+    return WhisperFrontend(config.num_mel_bins, max_seconds_of_config(config))
 
 
 def validation_metric(core: EmotionESPnetModel, outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
@@ -182,7 +241,7 @@ class EmotionTrainer(SetLevelTrainer):
 
 
 class EmotionTask(AbsTask):
-    """Utterance-level emotion categories or attributes with a LoRA-adapted Wav2Vec2-BERT."""
+    """Utterance-level emotion categories or attributes with a LoRA-adapted Wav2Vec2-BERT or Whisper encoder."""
 
     num_optimizers: int = 1
     class_choices_list: list = []
@@ -197,10 +256,21 @@ class EmotionTask(AbsTask):
                            help="output classes, in the order of the 'category' indices")
         group.add_argument("--f1_classes", nargs="+", default=list(F1_CLASSES),
                            help="classes of the validation macro-F1 'macro_f1'")
+        group.add_argument("--backbone", choices=BACKBONES, default="w2vbert",
+                           help="speech encoder: w2vbert (the paper's Wav2Vec2-BERT) or whisper (a Whisper encoder, "
+                                "with the same LoRA, pooling and head)")
         group.add_argument("--w2vbert_model", type=str_or_none, default=None,
                            help="pretrained Wav2Vec2-BERT (model id or local directory); none: --w2vbert_conf")
         group.add_argument("--w2vbert_conf", action=NestedDictAction, default={},
                            help="Wav2Vec2BertConfig keyword arguments of a randomly initialised backbone")
+        group.add_argument("--whisper_model", type=str_or_none, default=None,
+                           help="backbone whisper: pretrained Whisper (package:whisper_base, a model id or a local "
+                                "transformers directory); none: --whisper_conf")
+        group.add_argument("--whisper_conf", action=NestedDictAction, default={},
+                           help="backbone whisper: WhisperConfig keyword arguments of a randomly initialised encoder")
+        group.add_argument("--whisper_max_seconds", type=float, default=30.0,
+                           help="backbone whisper: length of the encoder's position table; longer inputs are cut "
+                                "(each batch only computes the positions its longest clip needs)")
         group.add_argument("--encoder_config", action=NestedDictAction, default={},
                            help="set by training: the full backbone config, so a trained model rebuilds offline")
         group.add_argument("--use_lora", type=str2bool, default=True,
@@ -208,8 +278,9 @@ class EmotionTask(AbsTask):
         group.add_argument("--lora_r", type=int, default=32, help="LoRA rank")
         group.add_argument("--lora_alpha", type=float, default=32, help="LoRA alpha")
         group.add_argument("--lora_dropout", type=float, default=0.05, help="LoRA dropout")
-        group.add_argument("--target_modules", nargs="+", default=list(DEFAULT_TARGET_MODULES),
-                           help="backbone modules that get adapters (the attention projections)")
+        group.add_argument("--target_modules", nargs="+", default=None,
+                           help="backbone modules that get adapters (default: the backbone's attention projections, "
+                                f"w2vbert: {' '.join(W2VBERT_TARGET_MODULES)}; whisper: q_proj k_proj v_proj out_proj)")
         group.add_argument("--embedding_dim", type=int, default=256, help="size of the dense layer (the embedding)")
         group.add_argument("--attention_dim", type=int, default=128, help="hidden size of the attentive pooling")
         group.add_argument("--pooling_stats", type=str2bool, default=False,
@@ -217,6 +288,9 @@ class EmotionTask(AbsTask):
         group.add_argument("--normalize_features", type=str2bool, default=True,
                            help="per-utterance, per-mel-bin normalisation of the features (Wav2Vec2-BERT's "
                                 "pretraining input; a backbone trained from random weights may do without)")
+        group.add_argument("--attribute_output", choices=ATTRIBUTE_OUTPUTS, default="linear",
+                           help="attribute head after tanh: linear (the paper: Linear(3)) or bounded "
+                                "(4 + 3 tanh(Linear(3)), always on the 1-7 scale)")
         group.add_argument("--crop_min_seconds", type=float, default=2.0, help="shortest random training crop")
         group.add_argument("--crop_max_seconds", type=float, default=4.0, help="longest random training crop")
         group.add_argument("--min_utterance_seconds", type=float_or_none, default=None,
@@ -267,7 +341,7 @@ class EmotionTask(AbsTask):
 
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
-        return EmotionCollate(cls.build_augmenter(args) if train else None, args.normalize_features)
+        return EmotionCollate(cls.build_augmenter(args) if train else None, frontend=make_frontend(args))
 
     @classmethod
     def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Callable | None:

@@ -4,7 +4,7 @@
   its ``config.yaml`` (the saved backbone config, so no pretrained checkpoint is
   needed) and loads a checkpoint weights-only.
 - :func:`export_emotion_model` writes it with
-  :meth:`~voxrecipes.models.w2vbert_classifier.W2VBertEmotionModel.save_pretrained`:
+  :meth:`~voxrecipes.models.emotion_base.EmotionModelBase.save_pretrained` (W2V-BERT or Whisper backbone):
   LoRA adapters + head (+ a config-built backbone) in safetensors, the class list in
   ``config.json``'s metadata. The later stages read this directory.
 - :func:`infer_data_dir` runs whole utterances through the model in batches of similar
@@ -27,7 +27,7 @@ import torch
 from voxrecipes.data.audio import SAMPLE_RATE, iter_audio
 from voxrecipes.data.datadir import ATTRIBUTES, DataDir
 from voxrecipes.errors import DataError
-from voxrecipes.models.w2vbert_classifier import W2VBertEmotionModel, make_feature_extractor, w2vbert_features
+from voxrecipes.models.emotion_base import EmotionModelBase, Frontend
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 class EmotionInference:
     """A trained model ready for inference and the names of its outputs."""
 
-    model: W2VBertEmotionModel
+    model: EmotionModelBase
     output_names: list[str]  # the classes, or the three attributes
 
     @property
@@ -67,7 +67,7 @@ def export_emotion_model(exp_dir: str | os.PathLike, checkpoint: str, out_dir: s
 def load_exported(model_dir: str | os.PathLike, device: str = "cpu") -> EmotionInference:
     """Load a directory written by :func:`export_emotion_model`."""
     model_dir = Path(model_dir)
-    model = W2VBertEmotionModel.from_pretrained(model_dir)
+    model = EmotionModelBase.from_pretrained(model_dir)
     meta = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("metadata") or {}
     names = meta.get("output_names")
     if not names:
@@ -77,10 +77,14 @@ def load_exported(model_dir: str | os.PathLike, device: str = "cpu") -> EmotionI
 
 
 @torch.no_grad()
-def infer_batch(inference: EmotionInference, waves: list[np.ndarray], extractor=None) -> tuple[np.ndarray, np.ndarray]:
-    """(outputs, embeddings) of a batch of 16 kHz waveforms: posteriors or attributes, and dense-layer outputs."""
-    extractor = extractor or make_feature_extractor(SAMPLE_RATE)
-    features, mask = w2vbert_features(extractor, waves, inference.model.normalize_features)
+def infer_batch(inference: EmotionInference, waves: list[np.ndarray], frontend: Frontend | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(outputs, embeddings) of a batch of 16 kHz waveforms: posteriors or attributes, and dense-layer outputs.
+
+    ``frontend``: the model's own (:meth:`~voxrecipes.models.emotion_base.EmotionModelBase.frontend`) by default.
+    """
+    frontend = frontend or inference.model.frontend()
+    features, mask = frontend(waves)
     device = next(inference.model.parameters()).device
     outputs, embedding = inference.model(features.to(device), mask.to(device))
     if inference.task == "category":
@@ -106,13 +110,13 @@ def infer_data_dir(inference: EmotionInference, data_dir: str | os.PathLike, *, 
         if len(audio[utt]) == 0:
             raise DataError(dd.file_path("wav.scp"), dd.line_of("wav.scp", utt), f"utterance '{utt}' is empty")
     order = sorted(utts, key=lambda u: len(audio[u]))
-    extractor = make_feature_extractor(SAMPLE_RATE)
+    frontend = inference.model.frontend()
     outputs: dict[str, np.ndarray] = {}
     embeddings: dict[str, np.ndarray] = {}
     bar = tqdm(total=len(utts), desc=f"infer {dd.path}", disable=not progress, mininterval=5, unit="utt")
     for start in range(0, len(order), batch_size):
         part = order[start:start + batch_size]
-        out, emb = infer_batch(inference, [audio[u] for u in part], extractor)
+        out, emb = infer_batch(inference, [audio[u] for u in part], frontend)
         for k, utt in enumerate(part):
             outputs[utt], embeddings[utt] = out[k], emb[k]
         bar.update(len(part))

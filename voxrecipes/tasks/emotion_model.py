@@ -1,6 +1,6 @@
 """The emotion model as ESPnet's trainer sees it: loss, stats and weight of a batch.
 
-Wraps :class:`~voxrecipes.models.w2vbert_classifier.W2VBertEmotionModel` with the two
+Wraps an :class:`~voxrecipes.models.emotion_base.EmotionModelBase` (W2V-BERT or Whisper) with the two
 objectives of the TalTech system (section 3.1):
 
 - categories: cross-entropy over the 10 training classes (8 emotions, O, X) with the
@@ -26,13 +26,13 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 from voxrecipes.data.datadir import ATTRIBUTES
 from voxrecipes.errors import ConfigError
 from voxrecipes.losses.ccc import ccc, neg_mean_ccc_loss
-from voxrecipes.models.w2vbert_classifier import W2VBertEmotionModel
+from voxrecipes.models.emotion_base import EmotionModelBase
 
 
 class EmotionESPnetModel(AbsESPnetModel):
     """Category (CE) or attribute (negative mean CCC) model; ``forward`` returns ``(loss, stats, weight)``."""
 
-    def __init__(self, model: W2VBertEmotionModel, classes: Sequence[str], f1_classes: Sequence[str] = ()):
+    def __init__(self, model: EmotionModelBase, classes: Sequence[str], f1_classes: Sequence[str] = ()):
         super().__init__()
         self.model = model
         self.task = model.task
