@@ -58,7 +58,7 @@ def get_parser() -> argparse.ArgumentParser:
                         help="faster_whisper: CTranslate2 compute type (auto: int8 on CPU, float16 on GPU; "
                              "int8, int8_float32, float32, float16, ...)")
     parser.add_argument("--cpu_threads", type=int, default=0,
-                        help="faster_whisper: CTranslate2 threads on CPU (0: its default)")
+                        help="faster_whisper: CTranslate2 threads on CPU (0: OMP_NUM_THREADS when set, else 4)")
     parser.add_argument("--language", default="",
                         help="Whisper language code (e.g. en) for utterances without utt2lang; empty: detect per "
                              "utterance; ignored by CTC models")

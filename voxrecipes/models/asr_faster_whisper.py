@@ -63,7 +63,8 @@ class FasterWhisperTranscriber(BatchedTranscriber):
     ``language`` is the default language (``""``: detect per utterance); ``num_beams``
     1 is greedy; ``max_new_tokens`` bounds a hypothesis (``None``: the model's limit);
     ``timestamps`` off decodes without timestamp tokens (one segment per utterance);
-    ``cpu_threads`` 0 leaves CTranslate2's default.
+    ``cpu_threads`` 0 leaves faster-whisper's default (``OMP_NUM_THREADS`` when set, else 4;
+    the recipes' path.sh sets 1 thread per job).
     """
 
     backend = "faster_whisper"
