@@ -47,14 +47,14 @@ def test_train_score_cli_well_above_chance(tmp_path):
     model = tmp_path / "model"
     # The O utterance has no embedding but is excluded, so training must not ask for it.
     proc = cli("train_plda", "--embedding_scp", train_scp, "--labels", train_lab, "--out_dir", model,
-               "--exclude", "O", "X", "--rank_f", 8, "--nb_iter", 5)
+               "--exclude", "O", "X", "--rank_f", 8, "--nb_iter", 5, "--blas_threads", 0)
     assert proc.returncode == 0, proc.stderr
     assert (model / "plda.npz").is_file()
     meta = json.loads((model / "classes.json").read_text())
     assert meta["classes"] == CLASSES and meta["num_train"] == 120 and meta["excluded"] == {"O": 1, "X": 0}
 
     out = tmp_path / "scores" / "posteriors.txt"
-    proc = cli("score_plda", "--model_dir", model, "--embedding_scp", test_scp, "--out", out)
+    proc = cli("score_plda", "--model_dir", model, "--embedding_scp", test_scp, "--out", out, "--blas_threads", 1)
     assert proc.returncode == 0, proc.stderr
     assert out.read_text().splitlines()[0] == "#classes A H N S"
     post = read_posteriors(out)

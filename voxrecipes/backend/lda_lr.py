@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from voxrecipes.backend.prior import bias_shift, empirical_prior
+from voxrecipes.backend.threads import DEFAULT_BLAS_THREADS, SMALL_MATRIX_THREADS, blas_threads
 from voxrecipes.errors import DataError
 from voxrecipes.fileio import atomic_write
 
@@ -135,7 +136,7 @@ class LdaLrModel:
 
 
 def fit_lda_lr(x: np.ndarray, labels: Sequence[str], *, lda_dim: int = 15, C: float = 1.0, max_iter: int = 1000,
-               classes: Sequence[str] | None = None) -> LdaLrModel:
+               classes: Sequence[str] | None = None, threads: int | None = DEFAULT_BLAS_THREADS) -> LdaLrModel:
     """Fit standardisation -> LDA(min(lda_dim, K-1)) -> LogisticRegression on (x, labels).
 
     ``classes`` fixes the output order (default: sorted class names); it must equal the
@@ -145,10 +146,10 @@ def fit_lda_lr(x: np.ndarray, labels: Sequence[str], *, lda_dim: int = 15, C: fl
     one centred float64 copy of ``x``, the LDA from its scatter statistics
     (:mod:`voxrecipes.backend.lda_scatter`, no N x D SVD), and the logistic regression
     warm-started from the LDA's own Gaussian classifier on one BLAS thread (its products
-    are N x lda_dim, too thin for threads to pay on shared cores).
+    are N x lda_dim, too thin for threads to pay on shared cores). ``threads``: BLAS
+    threads of the products over the N embeddings (:mod:`voxrecipes.backend.threads`).
     """
     from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
 
     from voxrecipes.backend.lda_scatter import class_scatter, lda_from_scatter
 
@@ -171,11 +172,12 @@ def fit_lda_lr(x: np.ndarray, labels: Sequence[str], *, lda_dim: int = 15, C: fl
                          f"got {centred.shape}")
     mean = centred.mean(axis=0)
     centred -= mean
-    stats = class_scatter(centred, index, len(present))
-    scale = np.sqrt(np.diag(stats.gram) / centred.shape[0])
-    scale[scale == 0] = 1.0
-    xbar, scalings = lda_from_scatter(stats.scaled(scale), n_components)
-    projected = centred @ (scalings / scale[:, None]) - xbar @ scalings  # = ((x - mean) / scale - xbar) @ scalings
+    with blas_threads(threads):
+        stats = class_scatter(centred, index, len(present))
+        scale = np.sqrt(np.diag(stats.gram) / centred.shape[0])
+        scale[scale == 0] = 1.0
+        xbar, scalings = lda_from_scatter(stats.scaled(scale), n_components)
+        projected = centred @ (scalings / scale[:, None]) - xbar @ scalings  # ((x - mean) / scale - xbar) @ scalings
     del centred
 
     # Warm start: LDA's Gaussian classifier in the projected space (within-class covariance I)
@@ -189,7 +191,7 @@ def fit_lda_lr(x: np.ndarray, labels: Sequence[str], *, lda_dim: int = 15, C: fl
     else:
         lr.coef_ = init_coef - init_coef.mean(axis=0)
         lr.intercept_ = init_intercept - init_intercept.mean()
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_threads(SMALL_MATRIX_THREADS):
         lr.fit(projected, index)
 
     perm = [present.index(c) for c in order]  # lr.classes_ are 0..K-1 in ``present`` order

@@ -19,14 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+
+from voxrecipes.backend.threads import SMALL_MATRIX_THREADS, blas_threads
 
 #: sklearn's ``LinearDiscriminantAnalysis(tol=1e-4)``: singular values (square roots of
 #: the eigenvalues used here) below it count as zero when whitening the within-class scatter.
 SVD_TOL = 1e-4
-#: BLAS threads for the (D x D) eigendecompositions: on busy shared cores OpenBLAS's thread
-#: hand-offs cost far more than the arithmetic of matrices this small (see backend/plda.py).
-SMALL_MATRIX_THREADS = 1
 
 
 @dataclass
@@ -71,7 +69,7 @@ def lda_from_scatter(stats: ClassScatter, n_components: int, tol: float = SVD_TO
     n, num_classes = counts.sum(), counts.size
     means = stats.sums / counts[:, None]
     xbar = (counts / n) @ means
-    with threadpool_limits(limits=SMALL_MATRIX_THREADS, user_api="blas"):
+    with blas_threads(SMALL_MATRIX_THREADS):
         within = stats.gram - (means.T * counts) @ means
         within = (within + within.T) / 2
         std = np.sqrt(np.clip(np.diag(within), 0, None) / n)

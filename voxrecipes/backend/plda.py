@@ -37,9 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg
-from threadpoolctl import threadpool_limits
 
 from voxrecipes.backend.lda_lr import softmax
+from voxrecipes.backend.threads import DEFAULT_BLAS_THREADS, SMALL_MATRIX_THREADS, blas_threads
 from voxrecipes.data.posteriors import Posteriors
 from voxrecipes.errors import DataError
 from voxrecipes.fileio import atomic_write
@@ -51,11 +51,6 @@ FORMAT_VERSION = 1
 DEGENERATE_TOL = 1e-6
 #: Smallest row norm divided by in length normalisation (a row at the training mean stays zero).
 MIN_NORM = 1e-12
-#: BLAS threads for the (dim x dim) and (rank x rank) algebra. Products over the N embeddings
-#: use every thread, but on matrices this small OpenBLAS's thread hand-offs cost more than the
-#: arithmetic: on 2 shared, busy cores a 256 x 256 eigh took 2-3 s with 2 threads and 0.02 s
-#: with one (measured 2026-12-01), which made the whole EM 50x slower.
-SMALL_MATRIX_THREADS = 1
 
 
 def _check_matrix(x: np.ndarray, what: str) -> np.ndarray:
@@ -97,7 +92,7 @@ def train_splda(mean: np.ndarray, total_cov: np.ndarray, counts: np.ndarray, sum
     explicitly, enters here as solves with ``Sigma``'s Cholesky factor: the products it
     forms (``F' Sigma^-1 F``, ``F' Sigma^-1 s``) do not depend on the whitening basis.
     """
-    with threadpool_limits(limits=SMALL_MATRIX_THREADS, user_api="blas"):
+    with blas_threads(SMALL_MATRIX_THREADS):
         return _splda_em(mean, total_cov, counts, sums, rank=rank, nb_iter=nb_iter)
 
 
@@ -138,7 +133,7 @@ def splda_llr(enrol: np.ndarray, test: np.ndarray, params: SpldaParams) -> np.nd
     ``blockdiag(T, T)``. The ratio is a quadratic form in each vector plus a cross term
     and a constant, so all pairs come from two row-wise quadratic forms and one product.
     """
-    with threadpool_limits(limits=SMALL_MATRIX_THREADS, user_api="blas"):
+    with blas_threads(SMALL_MATRIX_THREADS):
         between = params.F @ params.F.T
         total = between + params.Sigma
         total_inv = linalg.inv(total, check_finite=False)
@@ -178,8 +173,11 @@ class PldaBackend:
             x = x @ self.projection
         return _length_normalise(x) if self.length_norm else x
 
-    def score(self, x: np.ndarray, utts: Sequence[str]) -> np.ndarray:
-        """LLR of each utterance (row, input order) against each class (column, ``classes`` order)."""
+    def score(self, x: np.ndarray, utts: Sequence[str], *, threads: int | None = DEFAULT_BLAS_THREADS) -> np.ndarray:
+        """LLR of each utterance (row, input order) against each class (column, ``classes`` order).
+
+        ``threads``: BLAS threads (see :mod:`voxrecipes.backend.threads`; None: no limit).
+        """
         x = _check_matrix(x, "embeddings")
         utts = list(utts)
         if len(utts) != x.shape[0]:
@@ -189,11 +187,14 @@ class PldaBackend:
         if x.shape[1] != self.center.shape[0]:
             raise ValueError(f"embedding dimension {x.shape[1]} does not match the model's {self.center.shape[0]}")
         params = SpldaParams(mean=self.mean, F=self.F, Sigma=self.Sigma)
-        return splda_llr(self.class_models, self.transform(x), params)
+        with blas_threads(threads):
+            return splda_llr(self.class_models, self.transform(x), params)
 
-    def posteriors(self, x: np.ndarray, utts: Sequence[str]) -> Posteriors:
+    def posteriors(self, x: np.ndarray, utts: Sequence[str], *,
+                   threads: int | None = DEFAULT_BLAS_THREADS) -> Posteriors:
         """Softmax over classes of the LLRs (flat prior), rows in the input utterance order."""
-        return Posteriors(utts=list(utts), classes=list(self.classes), matrix=softmax(self.score(x, utts)))
+        return Posteriors(utts=list(utts), classes=list(self.classes),
+                          matrix=softmax(self.score(x, utts, threads=threads)))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the model as ``.npz`` (plain arrays only; no pickle)."""
@@ -232,14 +233,23 @@ def _class_index(labels: Sequence[str], classes: Sequence[str] | None) -> tuple[
 
 
 def fit_plda(x: np.ndarray, labels: Sequence[str], *, rank_f: int = 100, nb_iter: int = 10,
-             length_norm: bool = True, classes: Sequence[str] | None = None) -> PldaBackend:
+             length_norm: bool = True, classes: Sequence[str] | None = None,
+             threads: int | None = DEFAULT_BLAS_THREADS) -> PldaBackend:
     """Train PLDA on ``(N, D)`` embeddings with class ``labels``; enrol one model per class.
 
     ``rank_f`` is capped at the dimension PLDA works in. ``classes`` fixes the column
     order (default: sorted labels). Utterances whose label is not in ``classes`` are left
     out of training. Cost: one (D x D) covariance product over the N embeddings, one
     (C x N) by (N x D) product for the class sums, then EM on those statistics.
+    ``threads``: BLAS threads (see :mod:`voxrecipes.backend.threads`; None: no limit).
     """
+    with blas_threads(threads):
+        return _fit_plda(x, labels, rank_f=rank_f, nb_iter=nb_iter, length_norm=length_norm, classes=classes)
+
+
+def _fit_plda(x: np.ndarray, labels: Sequence[str], *, rank_f: int, nb_iter: int, length_norm: bool,
+              classes: Sequence[str] | None) -> PldaBackend:
+    """:func:`fit_plda` within its thread limit."""
     x = _check_matrix(x, "training embeddings")
     if len(labels) != x.shape[0]:
         raise ValueError(f"{len(labels)} labels for {x.shape[0]} embeddings")
@@ -269,7 +279,7 @@ def fit_plda(x: np.ndarray, labels: Sequence[str], *, rank_f: int = 100, nb_iter
     # constant dimensions); PLDA's covariances are then singular. Keep the subspace the
     # training data spans, as a PCA step before PLDA would. An eigenvalue of the
     # covariance is a squared singular value of the centred data (divided by N).
-    with threadpool_limits(limits=SMALL_MATRIX_THREADS, user_api="blas"):
+    with blas_threads(SMALL_MATRIX_THREADS):
         evals, evecs = linalg.eigh(cov)
     evals, evecs = evals[::-1], evecs[:, ::-1]
     rank = int((evals > (DEGENERATE_TOL ** 2) * evals[0]).sum()) if evals[0] > 0 else 0

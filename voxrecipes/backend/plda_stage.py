@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from voxrecipes.backend.plda import PldaBackend, fit_plda
+from voxrecipes.backend.threads import DEFAULT_BLAS_THREADS
 from voxrecipes.backend.training_data import labelled_embeddings
 from voxrecipes.data.posteriors import write_posteriors
 from voxrecipes.errors import DataError
@@ -23,11 +24,12 @@ logger = logging.getLogger(__name__)
 
 
 def train_plda_backend(embedding_scp: str | os.PathLike, labels_path: str | os.PathLike, out_dir: str | os.PathLike,
-                       *, exclude: Sequence[str] = (), rank_f: int = 100, nb_iter: int = 10) -> PldaBackend:
+                       *, exclude: Sequence[str] = (), rank_f: int = 100, nb_iter: int = 10,
+                       threads: int | None = DEFAULT_BLAS_THREADS) -> PldaBackend:
     """Fit PLDA with one model per class on the training embeddings and save it."""
     use, x, y, excluded = labelled_embeddings(embedding_scp, labels_path, exclude)
     try:
-        model = fit_plda(x, y, rank_f=rank_f, nb_iter=nb_iter)
+        model = fit_plda(x, y, rank_f=rank_f, nb_iter=nb_iter, threads=threads)
     except ValueError as err:
         raise DataError(labels_path, None, str(err)) from None
     out_dir = Path(out_dir)
@@ -44,7 +46,7 @@ def train_plda_backend(embedding_scp: str | os.PathLike, labels_path: str | os.P
 
 
 def score_plda_backend(model_dir: str | os.PathLike, embedding_scp: str | os.PathLike,
-                       out: str | os.PathLike) -> None:
+                       out: str | os.PathLike, *, threads: int | None = DEFAULT_BLAS_THREADS) -> None:
     """Write flat-prior posteriors of every embedding of ``embedding_scp``."""
     model_dir = Path(model_dir)
     if not (model_dir / "classes.json").is_file():
@@ -54,5 +56,5 @@ def score_plda_backend(model_dir: str | os.PathLike, embedding_scp: str | os.Pat
     if x.shape[1] != model.center.size:
         raise DataError(embedding_scp, None, f"embedding dimension {x.shape[1]} but the model in {model_dir} "
                                              f"expects {model.center.size}")
-    write_posteriors(out, model.posteriors(x, keys))
+    write_posteriors(out, model.posteriors(x, keys, threads=threads))
     logger.info("scored %d utterances with %s -> %s", len(keys), model_dir, out)

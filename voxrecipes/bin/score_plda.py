@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 
+from voxrecipes.backend.threads import DEFAULT_BLAS_THREADS
 from voxrecipes.cli import run
 
 
@@ -22,13 +23,15 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model_dir", required=True, help="directory written by train_plda")
     parser.add_argument("--embedding_scp", required=True, help="scp of the embeddings to score")
     parser.add_argument("--out", required=True, help="posteriors file to write")
+    parser.add_argument("--blas_threads", type=int, default=DEFAULT_BLAS_THREADS,
+                        help="BLAS threads (0: the library's default); one is fastest on shared cores")
     return parser
 
 
 def main(args: argparse.Namespace) -> None:
     from voxrecipes.backend.plda_stage import score_plda_backend
 
-    score_plda_backend(args.model_dir, args.embedding_scp, args.out)
+    score_plda_backend(args.model_dir, args.embedding_scp, args.out, threads=args.blas_threads)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 
+from voxrecipes.backend.threads import DEFAULT_BLAS_THREADS
 from voxrecipes.cli import run
 
 
@@ -26,6 +27,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rank_f", type=int, default=100, help="rank of the class subspace (capped at the dim)")
     parser.add_argument("--nb_iter", type=int, default=10, help="EM iterations")
     parser.add_argument("--out_dir", required=True, help="model directory")
+    parser.add_argument("--blas_threads", type=int, default=DEFAULT_BLAS_THREADS,
+                        help="BLAS threads (0: the library's default); one is fastest on shared cores")
     return parser
 
 
@@ -33,7 +36,7 @@ def main(args: argparse.Namespace) -> None:
     from voxrecipes.backend.plda_stage import train_plda_backend
 
     train_plda_backend(args.embedding_scp, args.labels, args.out_dir, exclude=args.exclude, rank_f=args.rank_f,
-                       nb_iter=args.nb_iter)
+                       nb_iter=args.nb_iter, threads=args.blas_threads)
 
 
 if __name__ == "__main__":
