@@ -58,6 +58,7 @@ embedding_name=""                # Name of the embeddings in RESULTS.md (default
 # Text side related (ASR transcripts and text classifiers)
 text_models=""                   # Text classifiers, each with conf/train_text_<model>_{category,attributes}.yaml
                                  # (e.g. "llama roberta"); empty: speech only.
+text_conf_dir=conf               # Directory of those train_text_<model>_<target>.yaml configs.
 asr_model=openai/whisper-large-v3  # ASR model: transformers: model id, local directory or package:<name>;
                                  # faster_whisper: CTranslate2 Whisper directory or package:<name>.
 asr_backend=transformers         # ASR backend: transformers (pipeline) or faster_whisper (CTranslate2, int8 on CPU).
@@ -134,6 +135,7 @@ Options:
 
     # Text side related
     --text_models     # Text classifiers, conf/train_text_<model>_<task>.yaml (default="${text_models}").
+    --text_conf_dir   # Directory of the text classifier configs (default="${text_conf_dir}").
     --asr_model       # ASR model for sets without transcripts (default="${asr_model}").
     --asr_backend     # ASR backend: transformers or faster_whisper (default="${asr_backend}").
     --asr_all_sets    # Transcribe every set, not only those without text (default="${asr_all_sets}").
@@ -240,8 +242,8 @@ textdir=${dumpdir}/text
 first_text_model=$(echo "${text_models}" | awk '{print $1}')
 for model in ${text_models}; do
     for target in category $(${attributes} && echo attributes); do
-        [ -f "conf/train_text_${model}_${target}.yaml" ] || {
-            log "Error: --text_models ${model}: conf/train_text_${model}_${target}.yaml does not exist"; exit 2; }
+        [ -f "${text_conf_dir}/train_text_${model}_${target}.yaml" ] || {
+            log "Error: --text_models ${model}: ${text_conf_dir}/train_text_${model}_${target}.yaml does not exist"; exit 2; }
     done
 done
 # The default systems behind fusion and the challenge CSVs: the first backend with its last
@@ -602,7 +604,7 @@ if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ] && [ -n "${text_models}" ]; t
     for model in ${text_models}; do
         for target in category $(${attributes} && echo attributes); do
             _dir=${expdir}/text_${model}_${target}
-            _conf=conf/train_text_${model}_${target}.yaml
+            _conf=${text_conf_dir}/train_text_${model}_${target}.yaml
             _labels=utt2category
             [ "${target}" = attributes ] && _labels=utt2attrs
             if [ -d "${_dir}/model" ]; then
