@@ -12,7 +12,7 @@ from voxrecipes.bin import apply_prior_fix, fuse_posteriors
 from voxrecipes.cli import run
 from voxrecipes.data.posteriors import Posteriors, read_posteriors, write_posteriors
 from voxrecipes.data.table import write_table
-from voxrecipes.errors import DataError
+from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fusion import interpolation
 from voxrecipes.fusion.align import align_systems
 from voxrecipes.fusion.logreg import LogRegFusion, fit_logreg_fusion, make_features
@@ -168,9 +168,29 @@ def test_logreg_beats_single_systems_and_reloads(tmp_path):
     with np.load(tmp_path / "m" / "fusion_lr.npz", allow_pickle=False) as data:
         assert set(data.files) == {"coef", "intercept"}
     meta = json.loads((tmp_path / "m" / "fusion_lr.json").read_text())
-    assert meta["classes"] == classes and meta["systems"] == ["audio", "text"] and meta["features"] == "log"
+    assert meta["classes"] == classes and meta["systems"] == ["audio", "text"] and meta["features"] == "prob"
     loaded = LogRegFusion.load(tmp_path / "m")
     np.testing.assert_allclose(loaded.predict_proba([e1, e2]), ref, atol=1e-12)
+
+
+def test_logreg_default_inputs_are_the_posteriors_as_in_the_paper():
+    """Paper: 'the posteriors of the underlying models as input features', L2, C = 1.0; log posteriors optional."""
+    from sklearn.linear_model import LogisticRegression
+
+    t1, t2, ty = complementary_problem(120, seed=5)
+    e1, e2, _ = complementary_problem(40, seed=6)
+    model = fit_logreg_fusion([t1, t2], ty, list("ASHN"), ["a", "b"])
+    assert model.features == "prob" and model.meta["C"] == 1.0 and model.meta["penalty"] == "l2"
+    # the reference: scikit-learn on the concatenated raw posteriors, computed here independently
+    ref = LogisticRegression(C=1.0, max_iter=1000).fit(np.hstack([t1, t2]), ty)
+    np.testing.assert_allclose(model.coef, ref.coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(model.predict_proba([e1, e2]), ref.predict_proba(np.hstack([e1, e2])), atol=1e-10)
+    logged = fit_logreg_fusion([t1, t2], ty, list("ASHN"), ["a", "b"], features="log")
+    ref_log = LogisticRegression(C=1.0, max_iter=1000).fit(np.log(np.maximum(np.hstack([t1, t2]), 1e-8)), ty)
+    np.testing.assert_allclose(logged.coef, ref_log.coef_, rtol=1e-6, atol=1e-8)
+    assert not np.allclose(logged.predict_proba([e1, e2]), model.predict_proba([e1, e2]), atol=1e-3)
+    with pytest.raises(ConfigError, match="features"):
+        fit_logreg_fusion([t1, t2], ty, list("ASHN"), ["a", "b"], features="logit")
 
 
 def test_logreg_binary_and_absent_classes():

@@ -5,8 +5,8 @@ on the tuning labels (ties: the first weight vector in grid order, i.e. the smal
 weight of the first system for two systems); with --task attributes, one weight vector
 per attribute dimension maximising CCC (predictions in the posteriors format, header
 '#classes valence arousal dominance', labels utt2attrs in the same column order).
---method logreg: multinomial logistic regression (L2, --C) on the concatenated log
-posteriors, trained on the tuning set; the model goes to <out_dir>/model/.
+--method logreg: multinomial logistic regression (L2, --C) on the concatenated
+posteriors (--features log: their logs), trained on the tuning set; the model goes to <out_dir>/model/.
 
 Writes, for every --apply set, <out_dir>/<OUT_NAME>/posteriors.txt (--task category) or
 <out_dir>/<OUT_NAME>/attributes.txt (--task attributes: the file name of a single attribute
@@ -65,8 +65,8 @@ def get_parser() -> argparse.ArgumentParser:
                         help="names of the systems in weights.json (default: the --tune paths)")
     parser.add_argument("--step", type=float, default=0.05, help="interpolation grid step (paper: 0.05)")
     parser.add_argument("--C", type=float, default=1.0, help="inverse L2 strength of the logreg fuser (paper: 1.0)")
-    parser.add_argument("--features", choices=["log", "prob"], default="log",
-                        help="logreg input: log posteriors (default) or raw posteriors")
+    parser.add_argument("--features", choices=["prob", "log"], default="prob",
+                        help="logreg input: the posteriors (default, the paper's) or log posteriors")
     add_probability_arguments(parser)
     return parser
 
