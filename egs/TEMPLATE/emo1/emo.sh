@@ -396,15 +396,58 @@ train_emotion() {
             "${aug[@]}" "$@" ${train_args}
 }
 
-# Trains an emotion model unless <dir>/export exists, then exports its best checkpoint there
-# (adapters + head): <stage> <config> <dir> <target> <best checkpoint> [train_emotion options...]
+# sha256 of a data dir's data files (content, not mtimes) and of the strings given: what a dump depends on.
+data_stamp() {
+    local dir=$1 f
+    shift
+    {
+        for f in wav.scp segments spk2utt utt2spk text utt2lang utt2dur utt2labels utt2category utt2attrs; do
+            if [ -f "${dir}/${f}" ]; then echo "${f} $(sha256sum < "${dir}/${f}")"; fi
+        done
+        printf '%s\n' "$@"
+    } | sha256sum | cut -d' ' -f1
+}
+
+# sha256 of what an emotion model's training depends on: the config's content, the stage's options and
+# --train_args, the content of the files among them (e.g. the --init_param checkpoint), the classes,
+# the dumps of the training and validation sets and the augmentation lists: <config> [options...]
+train_stamp() {
+    local config=$1 a f
+    shift
+    {
+        echo "config $(sha256sum < "${config}")"
+        echo "options $* ${train_args}"
+        echo "classes ${train_classes} / ${classes}"
+        for a in "$@"; do
+            if [ -f "${a}" ]; then echo "${a} $(sha256sum < "${a}")"; fi
+        done
+        for f in "${rawdir}/${train_set}/.dump_stamp" "${rawdir}/${valid_set}/.dump_stamp" \
+                 "${augdir}/noise.csv" "${augdir}/rir.csv"; do
+            if [ -f "${f}" ]; then echo "${f} $(sha256sum < "${f}")"; fi
+        done
+    } | sha256sum | cut -d' ' -f1
+}
+
+# Trains an emotion model and exports its best checkpoint to <dir>/export (adapters + head), unless
+# <dir>/train_stamp says that this export was made with the same config, options and data (train_stamp);
+# a directory trained otherwise (or before stamps existed) is removed and trained again from scratch.
+# <stage> <config> <dir> <target> <best checkpoint> [train_emotion options...]
 train_and_export() {
     local stage_no=$1 config=$2 dir=$3 target=$4 best=$5
     shift 5
-    if [ -f "${dir}/export/config.json" ]; then
-        log "Stage ${stage_no}: ${dir}/export exists, skipped (remove it to train again)"
-        return 0
+    local stamp
+    stamp=$(train_stamp "${config}" "$@")
+    if [ "$(cat "${dir}/train_stamp" 2>/dev/null)" = "${stamp}" ]; then
+        if [ -f "${dir}/export/config.json" ]; then
+            log "Stage ${stage_no}: ${dir}/export was made with this config, options and data, skipped"
+            return 0
+        fi
+    elif [ -e "${dir}" ]; then
+        log "Stage ${stage_no}: ${dir} was trained with another config, options or data: training again"
+        rm -rf "${dir}"
     fi
+    mkdir -p "${dir}"
+    echo "${stamp}" > "${dir}/train_stamp.tmp" && mv "${dir}/train_stamp.tmp" "${dir}/train_stamp"
     log "Stage ${stage_no}: Training the ${target} model (${config} ${train_args}): ${dir}"
     train_emotion "${config}" "${dir}" "${target}" --model_task "${target}" "$@"
     ${python} -m voxrecipes.bin.export_emotion_model --exp_dir "${dir}" --checkpoint "${best}" \
@@ -434,18 +477,23 @@ fi
 if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ] && [ "${embedding_type}" = w2vbert ]; then
     log "Stage 3: Dumping 16 kHz audio, speech_shape, class indices and attributes into ${rawdir}"
     for dset in ${all_sets}; do
-        if [ -f "${rawdir}/${dset}/dump_info.json" ] && [ "${rawdir}/${dset}/dump_info.json" -nt "data/${dset}/utt2spk" ]; then
-            log "  ${dset}: ${rawdir}/${dset} is complete and newer than data/${dset}, skipped"
-            continue
-        fi
         _min=0
         [ "${dset}" = "${train_set}" ] && _min=${min_train_seconds}
+        # Freshness from content (the data files and the options), not mtimes.
+        _stamp=$(data_stamp "data/${dset}" "classes ${train_classes}" "min_seconds ${_min}")
+        if [ -f "${rawdir}/${dset}/dump_info.json" ] \
+                && [ "$(cat "${rawdir}/${dset}/.dump_stamp" 2>/dev/null)" = "${_stamp}" ]; then
+            log "  ${dset}: ${rawdir}/${dset} was dumped from the same data/${dset} content and options, skipped"
+            continue
+        fi
         save_command "${rawdir}"
         # shellcheck disable=SC2086
         ${train_cmd} "${rawdir}/log/dump_${dset}.log" \
             ${python} -m voxrecipes.bin.dump_audio --no_progress \
                 --data "data/${dset}" --out_dir "${rawdir}/${dset}" \
                 --category_classes ${train_classes} --min_seconds "${_min}"
+        echo "${_stamp}" > "${rawdir}/${dset}/.dump_stamp.tmp"
+        mv "${rawdir}/${dset}/.dump_stamp.tmp" "${rawdir}/${dset}/.dump_stamp"
         log "  ${dset}: $(wc -l < "${rawdir}/${dset}/wav.scp") utterances -> ${rawdir}/${dset}"
     done
 fi
