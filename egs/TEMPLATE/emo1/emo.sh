@@ -439,7 +439,7 @@ train_and_export() {
     stamp=$(train_stamp "${config}" "$@")
     if [ "$(cat "${dir}/train_stamp" 2>/dev/null)" = "${stamp}" ]; then
         if [ -f "${dir}/export/config.json" ]; then
-            log "Stage ${stage_no}: ${dir}/export was made with this config, options and data, skipped"
+            log "Stage ${stage_no}: ${dir}/export exists, skipped (made with this config, options and data)"
             return 0
         fi
     elif [ -e "${dir}" ]; then
