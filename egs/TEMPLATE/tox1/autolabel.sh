@@ -31,6 +31,8 @@ asr_model=package:whisper_base  # Whisper: CTranslate2 dir / HF id / local dir /
 asr_batch_size=8      # Chunks per ASR batch.
 asr_language=""       # Whisper language for every chunk ("" = detected per chunk).
 asr_threads=0         # faster_whisper CPU threads (0: CTranslate2's default).
+lid_model=package:whisper_base  # Language ID: a multilingual CTranslate2 Whisper.
+lid_per_recording=true # Language ID: one language per recording (true) or per chunk (false).
 min_sentence=1        # Training sentences: shorter ones are merged or dropped (the paper: 1 s).
 max_sentence=15       # Training sentences: longer ones are split (the paper: 15 s).
 languages="en es fr de pt"  # Languages kept; chunks decoded as others are dropped.
@@ -57,6 +59,8 @@ Options:
     --asr_batch_size      # Chunks per ASR batch (default="${asr_batch_size}").
     --asr_language        # Force a Whisper language (default: detect per chunk).
     --asr_threads         # faster_whisper CPU threads (default="${asr_threads}").
+    --lid_model           # Language-ID Whisper, CTranslate2 (default="${lid_model}").
+    --lid_per_recording   # One language per recording (default="${lid_per_recording}").
     --min_sentence        # Shortest training sentence, s (default="${min_sentence}").
     --max_sentence        # Longest training sentence, s (default="${max_sentence}").
     --languages           # Languages kept (default="${languages}").
@@ -69,7 +73,8 @@ Options:
 
 Stages:
     1: DTX chunks of every set (dtx_segment)
-    2: Whisper transcripts of the chunks of --label_sets (transcribe)
+    2: Whisper language ID (detect_language, unless --asr_language) and transcripts (transcribe) of the
+       chunks of --label_sets
     3: 1-15 s sentences at the ASR segment boundaries (asr_sentences)
     4: text labeller training (train_text_classifier, task multilabel)
     5: per-class thresholds on the labeller's dev split (tune_text_thresholds)
@@ -112,8 +117,16 @@ fi
 if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ]; then
     _t0=${SECONDS} _data=() _out=()
     for s in ${label_sets}; do _data+=("data/${s}_chunks"); _out+=("${expdir}/asr/${s}_chunks"); done
-    log "Stage 2: ASR (${asr_backend}, ${asr_model}) of ${_data[*]}"
     mkdir -p "${expdir}/asr"
+    if [ -z "${asr_language}" ]; then
+        for d in "${_data[@]}"; do
+            log "Stage 2: language ID of ${d} (${lid_model}, per recording: ${lid_per_recording})"
+            # shellcheck disable=SC2086
+            ${python} -m voxrecipes.bin.detect_language --data "${d}" --model "${lid_model}" --languages ${languages} \
+                --per_recording "${lid_per_recording}" --device "${device}" --cpu_threads "${asr_threads}"
+        done
+    fi
+    log "Stage 2: ASR (${asr_backend}, ${asr_model}) of ${_data[*]}"
     ${python} -m voxrecipes.bin.transcribe --no_progress --asr_backend "${asr_backend}" --model "${asr_model}" \
         --data "${_data[@]}" --out_dir "${_out[@]}" --batch_size "${asr_batch_size}" --device "${device}" \
         --language "${asr_language}" $([ "${asr_backend}" = faster_whisper ] && echo --cpu_threads "${asr_threads}") \
