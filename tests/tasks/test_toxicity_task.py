@@ -315,3 +315,30 @@ def test_head_lr_groups_and_warmup_decay_schedule():
     np.testing.assert_allclose(np.array(factors), np.outer(expected, [1e-4, 1e-2]), rtol=1e-9, atol=1e-12)
     with pytest.raises(ConfigError, match="warmup_steps"):
         LinearWarmupDecayLR(optimizer, warmup_steps=6, total_steps=6)
+
+
+def test_scoring_with_dynamic_padding_does_not_depend_on_batching(tmp_path):
+    """Length-sorted batches across clips give each clip the max over its chunks scored alone."""
+    from transformers import WhisperConfig
+
+    from voxrecipes.data.audio import SAMPLE_RATE, iter_audio
+    from voxrecipes.data.chunking import chunk_bounds
+    from voxrecipes.data.datadir import DataDir
+    from voxrecipes.models.whisper_classifier import WhisperTextInjectionClassifier, build_encoder
+    from voxrecipes.tasks.toxicity import TrainedClassifier
+    from voxrecipes.tasks.toxicity_scoring import score_chunks, score_data_dir
+
+    data = make_data_dir(tmp_path, "eval", 9, seed=4, durations=(0.5, 4.5))  # chunks of 2 s: 1-3 per clip
+    torch.manual_seed(0)
+    config = WhisperConfig(d_model=16, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=32,
+                           num_mel_bins=80)
+    model = WhisperTextInjectionClassifier(build_encoder(config, 2), num_classes=6, proj_dim=8, text_dim=5,
+                                           dynamic_padding=True).eval()
+    trained = TrainedClassifier(model, CLASSES, 2.0, 80, tmp_path / "none.pth")
+    batched = score_data_dir(trained, data, batch_size=4, progress=False)
+    expected = {}
+    for utt, wave in iter_audio(DataDir.load(data), SAMPLE_RATE):
+        chunks = [wave[a:b] for a, b in chunk_bounds(len(wave), SAMPLE_RATE, 2.0, 2.0)]
+        expected[utt] = np.max(np.concatenate([score_chunks(trained, [c]) for c in chunks]), axis=0)
+    assert batched.utts == sorted(expected) and batched.classes == CLASSES
+    np.testing.assert_allclose(batched.matrix, np.stack([expected[u] for u in batched.utts]), atol=1e-4)

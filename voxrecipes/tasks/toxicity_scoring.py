@@ -4,7 +4,10 @@ A clip of 1-60 s is cut into 15 s chunks with a 15 s stride; chunks of many clip
 through the encoder together (a batch is ``batch_size`` chunks, whichever clips they
 come from), and each clip's score for a class is the maximum of its chunks' sigmoid
 outputs. The audio is streamed from the data directory in utterance order, so a test
-set never has to fit in memory.
+set never has to fit in memory; within a window of ``SORT_WINDOW`` batches the chunks
+are batched by length, so that a model with dynamic padding pads little (a clip's
+scores do not depend on its batch: padding is masked out or, without dynamic padding,
+every chunk is padded to the full input).
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from voxrecipes.models.whisper_classifier import extract_features, make_feature_
 from voxrecipes.tasks.toxicity import TrainedClassifier
 
 logger = logging.getLogger(__name__)
+
+#: chunks are sorted by length within windows of this many batches before batching
+SORT_WINDOW = 16
 
 
 @torch.no_grad()
@@ -55,12 +61,18 @@ def score_data_dir(trained: TrainedClassifier, data_dir: str | os.PathLike, *, c
     scores: dict[str, np.ndarray] = {}
     num_chunks = 0
     bar = tqdm(total=len(dd.utts), desc=f"score {dd.path}", disable=not progress, mininterval=5, unit="clip")
-    for waves, owners in batch_chunks(iter_audio(dd, SAMPLE_RATE), SAMPLE_RATE, chunk_s, stride_s, batch_size):
-        for utt, row in max_aggregate(score_chunks(trained, waves, extractor, bf16), owners).items():
-            if utt not in scores:
-                bar.update(1)
-            scores[utt] = row if utt not in scores else np.maximum(scores[utt], row)
-        num_chunks += len(waves)
+    windows = batch_chunks(iter_audio(dd, SAMPLE_RATE), SAMPLE_RATE, chunk_s, stride_s, batch_size * SORT_WINDOW)
+    for window, window_owners in windows:
+        order = np.argsort([len(w) for w in window], kind="stable")
+        for begin in range(0, len(order), batch_size):
+            picked = order[begin:begin + batch_size]
+            waves = [window[i] for i in picked]
+            owners = [window_owners[i] for i in picked]
+            for utt, row in max_aggregate(score_chunks(trained, waves, extractor, bf16), owners).items():
+                if utt not in scores:
+                    bar.update(1)
+                scores[utt] = row if utt not in scores else np.maximum(scores[utt], row)
+            num_chunks += len(waves)
     bar.close()
     utts = dd.utts
     logger.info("scored %d clips (%d chunks of <= %g s, stride %g s) of %s", len(utts), num_chunks, chunk_s,

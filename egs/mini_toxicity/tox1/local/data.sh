@@ -17,7 +17,7 @@ log() {
 
 python=python3
 seed=0          # Seed of the generated corpus.
-num_utts=400    # Utterances over all languages and splits (70/15/15).
+num_utts=600    # Utterances over all languages and splits (70/15/15).
 nj=2            # Parallel espeak-ng/sox processes.
 mark_triggers=false # Speak trigger sentences with class-specific pitch, speed and voice (a shortcut).
 help_message="Usage: $0 [--seed N] [--num_utts N] [--nj N] [--mark_triggers true|false]"
