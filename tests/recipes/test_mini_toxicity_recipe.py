@@ -27,11 +27,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "egs" / "mini_toxicity" / "tox1"
 SYSTEMS = "baseline:alpha=1.0 contrastive:alpha=0.1,injection_loss=contrastive"
-TINY = ("--train_config", "conf/train_toxicity_tiny.yaml", "--local_data_opts", "--mark_triggers true",
+TINY = ("--train_config", "conf/train_toxicity_tiny.yaml", "--local_data_opts", "--mark_triggers true --num_utts 400",
         "--train_args", "--max_epoch 8")
 #: the cheapest pretrained configuration that still shows the words are learnt (see RESULTS.md)
-PRETRAINED = ("--local_data_opts", "--num_utts 200", "--systems", "baseline:alpha=1.0", "--stop_stage", "7",
-              "--train_args", "--freeze_layers 6 --head_lr 1e-2 --max_epoch 3")
+PRETRAINED = ("--local_data_opts", "--num_utts 400", "--systems", "baseline:alpha=1.0", "--stop_stage", "7",
+              "--train_args", "--freeze_layers 6 --head_lr 1e-2 --max_epoch 4")
 AP_CLASSES = ["Profanity", "Dating_Sexting", "Racist", "Bullying"]
 #: mAP must beat the label-prior baseline (the mAP of scores that ignore the audio,
 #: i.e. the mean positive rate of the four classes on the test set) by this much.
@@ -133,6 +133,6 @@ def test_pretrained_baseline_learns_the_words(pretrained_recipe):
     config = (recipe / "exp" / "train_baseline" / "config.yaml").read_text()
     assert "whisper_model: package:whisper_base" in config and "freeze_layers: 6" in config
     manifest = (recipe / "downloads" / "mini_toxicity" / "manifest_train.tsv").read_text(encoding="utf-8")
-    assert len(manifest.splitlines()) - 1 == 140  # 70% of --num_utts 200
+    assert len(manifest.splitlines()) - 1 == 280  # 70% of --num_utts 400
     metrics, prior = map_and_prior(recipe, "baseline")
     assert metrics["map"] > prior + MAP_MARGIN_OVER_PRIOR, (metrics["map"], prior)
