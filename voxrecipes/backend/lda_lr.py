@@ -83,8 +83,9 @@ class LdaLrModel:
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.scaler_mean.size:
             raise ValueError(f"expected (n x {self.scaler_mean.size}) embeddings, got {x.shape}")
-        scaled = (x - self.scaler_mean) / self.scaler_scale
-        return (scaled - self.lda_xbar) @ self.lda_scalings
+        # ((x - mean) / scale - xbar) @ scalings as one product: no (n x dim) temporaries
+        weights = self.lda_scalings / self.scaler_scale[:, None]
+        return x @ weights - (self.scaler_mean @ weights + self.lda_xbar @ self.lda_scalings)
 
     def logits(self, x: np.ndarray, prior: str = "uniform") -> np.ndarray:
         """Softmax inputs; ``prior`` 'uniform' uses the corrected biases, 'train' the trained ones."""
@@ -177,7 +178,7 @@ def fit_lda_lr(x: np.ndarray, labels: Sequence[str], *, lda_dim: int = 15, C: fl
         scale = np.sqrt(np.diag(stats.gram) / centred.shape[0])
         scale[scale == 0] = 1.0
         xbar, scalings = lda_from_scatter(stats.scaled(scale), n_components)
-        projected = centred @ (scalings / scale[:, None]) - xbar @ scalings  # ((x - mean) / scale - xbar) @ scalings
+        projected = centred @ (scalings / scale[:, None]) - xbar @ scalings  # as LdaLrModel.project
     del centred
 
     # Warm start: LDA's Gaussian classifier in the projected space (within-class covariance I)

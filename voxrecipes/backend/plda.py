@@ -51,13 +51,15 @@ FORMAT_VERSION = 1
 DEGENERATE_TOL = 1e-6
 #: Smallest row norm divided by in length normalisation (a row at the training mean stays zero).
 MIN_NORM = 1e-12
+#: Eigenvalues of the scoring quadratic form below this fraction of the largest are zero (rounding).
+PHI_RANK_TOL = 1e-12
 
 
 def _check_matrix(x: np.ndarray, what: str) -> np.ndarray:
-    """``x`` as a finite, non-empty float64 (N, D) matrix (no copy when it already is one)."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise ValueError(f"{what} must be a non-empty (N, D) matrix, got shape {x.shape}")
+    """``x`` as an array after checking that it is a finite, non-empty (N, D) matrix (no copy)."""
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[0] == 0 or not np.issubdtype(x.dtype, np.number):
+        raise ValueError(f"{what} must be a non-empty (N, D) matrix of numbers, got {x.shape} {x.dtype}")
     if not np.isfinite(x).all():
         raise ValueError(f"{what} contain NaN or inf values")
     return x
@@ -132,6 +134,10 @@ def splda_llr(enrol: np.ndarray, test: np.ndarray, params: SpldaParams) -> np.nd
     ``[[T, B], [B, T]]`` (``B = F F'``, ``T = B + Sigma``); different classes: independent,
     ``blockdiag(T, T)``. The ratio is a quadratic form in each vector plus a cross term
     and a constant, so all pairs come from two row-wise quadratic forms and one product.
+    The quadratic form's matrix has the rank of ``F`` (it vanishes without a between-class
+    term), so the test vectors are multiplied by its eigenvectors of non-zero eigenvalue
+    and the cross-term matrix in one (N x D) by (D x (rank + C)) product: at 256
+    dimensions and rank 100 that is 2.4x fewer operations than a (D x D) product.
     """
     with blas_threads(SMALL_MATRIX_THREADS):
         between = params.F @ params.F.T
@@ -146,10 +152,14 @@ def splda_llr(enrol: np.ndarray, test: np.ndarray, params: SpldaParams) -> np.nd
         const = np.linalg.slogdet(k + eye)[1] - 0.5 * np.linalg.slogdet(2 * k + eye)[1]
         e = enrol - params.mean
         enrol_part = 0.5 * np.einsum("ij,ij->i", e @ phi, e)
-        enrol_psi = e @ psi
-    t = test - params.mean
-    test_part = 0.5 * np.einsum("ij,ij->i", t @ phi, t)
-    return t @ enrol_psi.T + test_part[:, None] + enrol_part[None, :] + const
+        evals, evecs = linalg.eigh((phi + phi.T) / 2)
+        keep = np.abs(evals) > PHI_RANK_TOL * max(np.abs(evals).max(), np.finfo(float).tiny)
+        weights = evals[keep]
+        right = np.hstack([evecs[:, keep], (e @ psi).T])  # (D, rank + C)
+        offset = params.mean @ right
+    product = test @ right - offset  # (test - mean) @ right without a centred copy of the test vectors
+    test_part = 0.5 * (product[:, :weights.size] ** 2 @ weights)
+    return product[:, weights.size:] + test_part[:, None] + enrol_part[None, :] + const
 
 
 @dataclass
@@ -168,7 +178,8 @@ class PldaBackend:
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Centring, projection and optional length normalisation applied before training and scoring."""
-        x = np.asarray(x, dtype=np.float64) - self.center
+        x = np.array(x, dtype=np.float64)  # the one (N, D) copy; the rest is in place
+        x -= self.center
         if self.projection is not None:
             x = x @ self.projection
         return _length_normalise(x) if self.length_norm else x
@@ -264,8 +275,9 @@ def _fit_plda(x: np.ndarray, labels: Sequence[str], *, rank_f: int, nb_iter: int
     if len(classes) < 2:
         raise ValueError("PLDA needs at least 2 classes")
     n, dim = x.shape
-    center = x.mean(axis=0)
-    xt = x - center  # the one (N, D) scratch copy
+    xt = np.array(x, dtype=np.float64)  # the one (N, D) scratch copy
+    center = xt.mean(axis=0)
+    xt -= center
     if length_norm:
         _length_normalise(xt)
     # Everything PLDA needs from the N vectors: their mean, covariance and class sums.
