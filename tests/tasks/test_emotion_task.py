@@ -630,3 +630,40 @@ def test_whisper_backbone_trains_exports_and_extracts(tone_dumps, tmp_path):
     scp = read_scp(out / "embedding.scp")
     assert list(scp) == utts
     np.testing.assert_allclose(np.stack([np.asarray(v).reshape(-1) for v in scp.values()]), b_emb, atol=1e-5)
+
+
+def test_export_reestimates_batchnorm_statistics(category_run, tone_dumps, tmp_path):
+    """--bn_data: the running statistics become the exact mean and variance of the data's pre-BN activations."""
+    import json
+
+    from voxrecipes.bin import export_emotion_model as export_bin
+    from voxrecipes.cli import run
+    from voxrecipes.tasks.emotion_inference import infer_data_dir, load_emotion_model, load_exported
+
+    exp, _ = category_run
+    train = tone_dumps / "dump" / "train"
+    out = tmp_path / "export_bn"
+    run(export_bin.main, export_bin.get_parser(),
+        ["--exp_dir", str(exp), "--checkpoint", "valid.macro_f1.best.pth", "--out_dir", str(out),
+         "--bn_data", str(train), "--batch_size", "7"])
+    meta = json.loads((out / "config.json").read_text())["metadata"]["batchnorm_statistics"]
+    assert meta == {"data": str(train), "utterances": 40}
+    # reference: the dense + ReLU outputs of every training utterance, one by one, with the trained model
+    trained = load_emotion_model(exp, "valid.macro_f1.best.pth")
+    frontend = trained.model.frontend()
+    from voxrecipes.data.audio import iter_audio
+    from voxrecipes.data.datadir import DataDir
+
+    rows = []
+    with torch.no_grad():
+        for _, wave in iter_audio(DataDir.load(train), SR):
+            hidden, mask = trained.model.encode(*frontend([wave]))
+            rows.append(trained.model.relu(trained.model.dense(trained.model.pooling(hidden, mask)))[0].double())
+    ref = torch.stack(rows)
+    bn = load_exported(out).model.batchnorm
+    torch.testing.assert_close(bn.running_mean.double(), ref.mean(0), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(bn.running_var.double(), ref.var(0), rtol=1e-3, atol=1e-5)
+    assert not torch.allclose(trained.model.batchnorm.running_mean.double(), ref.mean(0), atol=1e-3)
+    # so the exported model's embeddings of those utterances are normalised: mean beta over the set
+    _, _, emb = infer_data_dir(load_exported(out), train, batch_size=8, progress=False)
+    np.testing.assert_allclose(emb.mean(0), bn.bias.detach().numpy(), atol=1e-4)

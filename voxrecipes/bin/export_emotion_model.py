@@ -24,13 +24,19 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--exp_dir", required=True, help="train_emotion output directory (with config.yaml)")
     parser.add_argument("--checkpoint", required=True, help="checkpoint file name inside --exp_dir")
     parser.add_argument("--out_dir", required=True, help="directory to write (replaced when complete)")
+    parser.add_argument("--bn_data", default=None,
+                        help="data (dump) directory whose whole utterances re-estimate the embedding BatchNorm's "
+                             "statistics with the final weights before export (default: keep the training's "
+                             "running averages)")
+    parser.add_argument("--batch_size", type=int, default=16, help="utterances per forward pass for --bn_data")
     return parser
 
 
 def main(args: argparse.Namespace) -> None:
     from voxrecipes.tasks.emotion_inference import export_emotion_model
 
-    export_emotion_model(args.exp_dir, args.checkpoint, args.out_dir)
+    export_emotion_model(args.exp_dir, args.checkpoint, args.out_dir, bn_data=args.bn_data,
+                         batch_size=args.batch_size)
 
 
 if __name__ == "__main__":

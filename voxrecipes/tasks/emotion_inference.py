@@ -55,13 +55,53 @@ def load_emotion_model(exp_dir: str | os.PathLike, checkpoint: str, device: str 
     return EmotionInference(model, names)
 
 
-def export_emotion_model(exp_dir: str | os.PathLike, checkpoint: str, out_dir: str | os.PathLike) -> Path:
-    """Write the checkpoint's model as adapters + head safetensors (with its output names) to ``out_dir``."""
+def export_emotion_model(exp_dir: str | os.PathLike, checkpoint: str, out_dir: str | os.PathLike, *,
+                         bn_data: str | os.PathLike | None = None, batch_size: int = 16) -> Path:
+    """Write the checkpoint's model as adapters + head safetensors (with its output names) to ``out_dir``.
+
+    ``bn_data``: re-estimate the embedding BatchNorm's statistics on this data directory first
+    (:func:`reestimate_batchnorm`); recorded in the metadata.
+    """
     inference = load_emotion_model(exp_dir, checkpoint)
-    inference.model.save_pretrained(out_dir, metadata={"output_names": inference.output_names,
-                                                       "source": str(Path(exp_dir) / checkpoint)})
+    metadata = {"output_names": inference.output_names, "source": str(Path(exp_dir) / checkpoint)}
+    if bn_data is not None:
+        count = reestimate_batchnorm(inference, bn_data, batch_size=batch_size)
+        metadata["batchnorm_statistics"] = {"data": str(bn_data), "utterances": count}
+    inference.model.save_pretrained(out_dir, metadata=metadata)
     logger.info("exported %s (%s) to %s", Path(exp_dir) / checkpoint, inference.task, out_dir)
     return Path(out_dir)
+
+
+@torch.no_grad()
+def reestimate_batchnorm(inference: EmotionInference, data_dir: str | os.PathLike, *, batch_size: int = 16,
+                         max_seconds: float | None = None) -> int:
+    """Replace the embedding BatchNorm's running statistics by those of ``data_dir``'s whole utterances.
+
+    During training the running mean and variance are moving averages of batch statistics
+    of augmented random crops taken while the weights change; evaluation feeds whole,
+    clean utterances to the final weights. After the balanced attribute finetuning of the
+    mini recipe the two disagree (issue 14: the evaluation embeddings sat 0.57 standard
+    deviations off the running mean, shifting the valence predictions by about +1).
+    Here the statistics are computed exactly (mean and unbiased variance of the
+    pre-BatchNorm activations over every utterance) with the final weights, as "precise
+    BatchNorm" does. Returns the number of utterances used.
+    """
+    model = inference.model
+    captured: list[torch.Tensor] = []
+    hook = model.batchnorm.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0].detach()))
+    try:
+        utts, _, _ = infer_data_dir(inference, data_dir, batch_size=batch_size, max_seconds=max_seconds,
+                                    progress=False)
+    finally:
+        hook.remove()
+    values = torch.cat(captured).double()
+    if values.shape[0] < 2:
+        raise DataError(Path(data_dir) / "wav.scp", None, "need at least 2 utterances to estimate BatchNorm statistics")
+    bn = model.batchnorm
+    bn.running_mean.copy_(values.mean(0).to(bn.running_mean.dtype))
+    bn.running_var.copy_(values.var(0, unbiased=True).to(bn.running_var.dtype))
+    logger.info("BatchNorm statistics re-estimated on %d utterances of %s", len(utts), data_dir)
+    return len(utts)
 
 
 def load_exported(model_dir: str | os.PathLike, device: str = "cpu") -> EmotionInference:
