@@ -180,7 +180,15 @@ def render(*, title: str, segmentation: list, asr: list, labeller: dict | None, 
            systems: dict[str, dict], difference: tuple[float, list[float] | None] | None, timing: list | None,
            plot_name: str, classes: Sequence[str]) -> str:
     """The RESULTS.md text."""
-    out = [f"# {title}", ""]
+    out = [f"# {title}", "",
+           "The toxicity paper's automatic labelling pipeline, run on generated voice-chat sessions "
+           "(`egs/mini_toxicity/tox_autolabel/run.sh`): Opus DTX chunks (libopus, VOIP, DTX on) -> Whisper language ID "
+           "and transcripts -> 1-15 s sentences at Whisper's segment boundaries -> a multi-label text labeller "
+           "trained on a separate text-only set, with per-class thresholds -> pseudo-labelled training manifest -> "
+           "the speech classifier (tox.sh). Only the audio enters the pipeline; the generator's truth "
+           "(sentence spans, words, labels) is used here to measure each step, and as the human-labelled test set "
+           "(the test sessions' DTX chunks, 1-60 s). Every number below is measured; nothing is tuned on the test "
+           "set.", ""]
     out += ["## Segmentation", "",
             "| set | recordings | audio (min) | DTX chunks | chunk s mean [min, max] | dropped < 1 s | truth sentences "
             "whole in a chunk | ASR sentences | sentence s mean [min, max] | dropped < 1 s |",
