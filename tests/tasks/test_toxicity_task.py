@@ -315,6 +315,17 @@ def test_head_lr_groups_and_warmup_decay_schedule():
     np.testing.assert_allclose(np.array(factors), np.outer(expected, [1e-4, 1e-2]), rtol=1e-9, atol=1e-12)
     with pytest.raises(ConfigError, match="warmup_steps"):
         LinearWarmupDecayLR(optimizer, warmup_steps=6, total_steps=6)
+    # resuming at step 3 on a longer schedule (more epochs): the new schedule from step 4 on
+    state = scheduler.state_dict()
+    longer = LinearWarmupDecayLR(optimizer, warmup_steps=2, total_steps=12)
+    state["last_epoch"] = 3
+    longer.load_state_dict(state)
+    np.testing.assert_allclose([g["lr"] for g in optimizer.param_groups], np.array([1e-4, 1e-2]) * 8 / 10)
+    # text injected into a frozen layer could not change the encoder: refused
+    with pytest.raises(ConfigError, match="injection_layer 1 is frozen"):
+        ToxicityESPnetModel(classifier, CLASSES, alpha=0.5, injection_layer=1)
+    ToxicityESPnetModel(classifier, CLASSES, alpha=0.5, injection_layer=2)
+    ToxicityESPnetModel(classifier, CLASSES, alpha=1.0, injection_layer=1)  # the baseline injects nothing
 
 
 def test_scoring_with_dynamic_padding_does_not_depend_on_batching(tmp_path):

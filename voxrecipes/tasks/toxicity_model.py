@@ -52,6 +52,10 @@ class ToxicityESPnetModel(AbsESPnetModel):
                               f"got {injection_layer}")
         if not tau > 0:
             raise ConfigError(f"tau must be positive, got {tau}")
+        frozen = getattr(classifier, "freeze_layers", 0)
+        if alpha < 1.0 and 1 <= injection_layer <= frozen:
+            raise ConfigError(f"injection_layer {injection_layer} is frozen (freeze_layers {frozen}): the text loss "
+                              "could not change the encoder; inject above the frozen layers or freeze fewer")
         self.classifier = classifier
         self.classes = list(classes)
         self.ap_classes = ap_classes  # the classes of the validation mAP

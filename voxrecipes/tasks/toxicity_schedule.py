@@ -54,10 +54,21 @@ class LinearWarmupDecayLR(LRScheduler, AbsBatchStepScheduler):
         super().step()
 
     def state_dict(self) -> dict:
-        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
+        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
 
     def load_state_dict(self, state: dict) -> None:
-        self.__dict__.update(state)
+        """Resume at the saved step on *this* run's schedule (a resumed run may train more epochs).
+
+        The warm-up and total steps come from the resumed run's config, not the checkpoint,
+        so that raising ``max_epoch`` stretches the decay instead of leaving the lr at 0.
+        The optimizer's lrs (loaded before the scheduler by ESPnet) are set for the next step.
+        """
+        self.last_epoch = int(state["last_epoch"])
+        self.base_lrs = list(state["base_lrs"])
+        lrs = self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
+        self._last_lr = lrs
 
 
 def register() -> None:
