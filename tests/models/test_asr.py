@@ -301,7 +301,11 @@ def test_whisper_generate_options_and_cli(whisper, tmp_path, capsys, caplog):
     # the tiny tokenizer has no <|0.00|>: timestamps are turned off, with a warning
     assert not transcriber.timestamps and "no Whisper timestamp tokens" in caplog.text
     assert transcriber.generate_kwargs == {"num_beams": 1, "do_sample": False, "max_new_tokens": 3,
-                                           "task": "transcribe", "language": "en"}
+                                           "task": "transcribe", "language": "en",
+                                           "temperature": (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),  # Whisper's fallback
+                                           "compression_ratio_threshold": 1.35, "logprob_threshold": -1.0}
+    plain = Transcriber(str(whisper), language="en", fallback=False)  # greedy only
+    assert plain.generate_kwargs == {"num_beams": 1, "do_sample": False, "task": "transcribe", "language": "en"}
     rng = np.random.default_rng(1)
     waves = [rng.uniform(-0.3, 0.3, n).astype(np.float32) for n in (6000, 2000, 9000)]
     assert transcriber.transcribe(waves, batch_size=2) == ["aaa"] * 3

@@ -157,6 +157,24 @@ def test_whisper_base_decodes_each_utterance_in_its_utt2lang(speech, tmp_path, m
     assert calls == [(None, True, 1)] and "buenos" in hyps[0].lower(), hyps
 
 
+def test_repetition_loop_is_decoded_again_with_fallback(tiny_en, speech, monkeypatch):
+    """A hypothesis that fails Whisper's compression test is decoded again alone, with temperature fallback."""
+    from types import SimpleNamespace
+
+    loop = " that was the only thing" * 40
+    fake = [SimpleNamespace(seek=0, start=0.0, end=2.0, text=loop)]
+    monkeypatch.setattr(tiny_en.pipeline, "transcribe", lambda audio, **kwargs: (iter(fake), None))
+    before = tiny_en.fallbacks
+    hyp = tiny_en.transcribe_batch([wave(speech, "spk1-a")], "en")[0]
+    assert tiny_en.fallbacks == before + 1
+    assert "market" in hyp.text.lower() and "only thing" not in hyp.text, hyp
+    tiny_en.fallback = False
+    try:
+        assert tiny_en.transcribe_batch([wave(speech, "spk1-a")], "en")[0].text == " ".join(loop.split())
+    finally:
+        tiny_en.fallback = True
+
+
 def test_transformers_backend_segments_with_english_only_whisper(speech, one_thread):
     """The converted tiny.en through the pipeline: no task/language for an English-only model, timestamps on."""
     from voxrecipes.models.asr import Transcriber

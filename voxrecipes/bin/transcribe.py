@@ -18,7 +18,9 @@ package:<name>, e.g. package:whisper_base) or ``faster_whisper`` (CTranslate2; -
 a CTranslate2 Whisper directory or package:whisper_base / package:whisper_tiny_en;
 --compute_type auto is int8 on CPU, float16 on a GPU). The model is loaded once for all
 directories. Decoding is greedy (num_beams 1, as in the paper), task=transcribe,
-batched by language and length. Language per utterance: the data dir's utt2lang when it
+batched by language and length; a Whisper hypothesis that fails Whisper's own tests (a
+repetition loop: compression ratio too high) is decoded again with Whisper's
+temperature fallback (seeded), unless --no_fallback. Language per utterance: the data dir's utt2lang when it
 has one, else --language, else detected by the model per utterance.
 
 An empty hypothesis (silence, noise) is written as --empty_placeholder ("<empty>" by
@@ -65,6 +67,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num_beams", type=int, default=1, help="beam size (1: greedy, as in the paper)")
     parser.add_argument("--no_timestamps", action="store_true",
                         help="decode without Whisper timestamps (segments.jsonl: one segment per utterance)")
+    parser.add_argument("--no_fallback", action="store_true",
+                        help="Whisper: greedy only, no temperature fallback for hypotheses that fail Whisper's tests "
+                             "(repetition loops)")
     parser.add_argument("--empty_placeholder", default="<empty>",
                         help="written for an utterance whose hypothesis is empty (text must not be empty)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
@@ -87,7 +92,7 @@ def main(args: argparse.Namespace) -> None:
     asr.resolve_asr_model(args.asr_backend, args.model)  # a missing model fails before any data is read
     data_dirs = [DataDir.load(data) for data in args.data]  # every directory valid before the model loads
     options = dict(device=args.device, language=args.language, num_beams=args.num_beams,
-                   timestamps=not args.no_timestamps)
+                   timestamps=not args.no_timestamps, fallback=not args.no_fallback)
     if args.asr_backend == "faster_whisper":
         options.update(compute_type=args.compute_type, cpu_threads=args.cpu_threads)
     else:

@@ -86,6 +86,13 @@ DTYPES = ("float32", "bfloat16", "float16")
 SEGMENT_TIME_DECIMALS = 3
 #: the files of an output directory
 TEXT_FILE, SEGMENTS_FILE, WER_FILE = "text", "segments.jsonl", "wer.json"
+#: Whisper's temperature fallback in transformers' ``generate`` (its documented values): temperatures tried in turn
+#: when a hypothesis fails, and the failure test (zlib compression ratio of the tokens, transformers' scale)
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+HF_COMPRESSION_RATIO_THRESHOLD = 1.35
+HF_LOGPROB_THRESHOLD = -1.0
+#: torch seed before each Whisper batch: the fallback samples, and reruns should give the same transcripts
+FALLBACK_SEED = 0
 #: pipeline types (``AutomaticSpeechRecognitionPipeline.type``) that decode with ``generate``
 _GENERATING_TYPES = ("seq2seq", "seq2seq_whisper")
 
@@ -287,14 +294,19 @@ class Transcriber(BatchedTranscriber):
     otherwise. ``max_new_tokens`` (``None``: the model's or the pipeline's default)
     bounds a hypothesis. ``timestamps`` (Whisper only) decodes with timestamp tokens, so
     that an utterance gets Whisper's segments; off, Whisper predicts no timestamps and an
-    utterance is one segment. The model is in eval mode.
+    utterance is one segment. ``fallback`` (Whisper only) turns on ``generate``'s
+    temperature fallback: a hypothesis that fails Whisper's tests (a repetition loop:
+    compression ratio above :data:`HF_COMPRESSION_RATIO_THRESHOLD`; or mean log-probability
+    below :data:`HF_LOGPROB_THRESHOLD`) is decoded again at the next of
+    :data:`FALLBACK_TEMPERATURES`, seeded; a hypothesis that passes stays greedy. The model
+    is in eval mode.
     """
 
     backend = "transformers"
 
     def __init__(self, model: str, *, device: str | None = "cpu", dtype: str = "float32", language: str = "",
                  task: str = DEFAULT_TASK, num_beams: int = 1, max_new_tokens: int | None = None,
-                 timestamps: bool = True, trust_remote_code: bool = False) -> None:
+                 timestamps: bool = True, fallback: bool = True, trust_remote_code: bool = False) -> None:
         from transformers import pipeline
 
         super().__init__()
@@ -347,6 +359,11 @@ class Transcriber(BatchedTranscriber):
                 self.generate_kwargs["max_new_tokens"] = max_new_tokens
         if self.is_whisper and self.multilingual:  # an English-only Whisper's generate refuses task and language
             self.generate_kwargs["task"] = task
+        self.fallback = bool(fallback) and self.is_whisper
+        if self.fallback:
+            self.generate_kwargs.update(temperature=FALLBACK_TEMPERATURES,
+                                        compression_ratio_threshold=HF_COMPRESSION_RATIO_THRESHOLD,
+                                        logprob_threshold=HF_LOGPROB_THRESHOLD)
         language = (language or "").strip()
         if language and not self.is_whisper:
             logger.warning("--language %s ignored: %s is a %s model, not Whisper-like", language, self.model_path,
@@ -402,6 +419,8 @@ class Transcriber(BatchedTranscriber):
         kwargs: dict[str, Any] = {"generate_kwargs": generate_kwargs} if generate_kwargs else {}
         if self.timestamps:
             kwargs["return_timestamps"] = True
+        if self.fallback:
+            torch.manual_seed(FALLBACK_SEED)
         with torch.inference_mode():
             outputs = self.pipe(inputs, batch_size=len(inputs), **kwargs)
         hyps = []

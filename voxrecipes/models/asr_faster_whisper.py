@@ -10,8 +10,16 @@ every clip is cut out by itself, padded to Whisper's window and decoded in one b
 pipeline yields carries ``seek``, the frame offset of its clip, which maps it back to
 its utterance; its times are made relative to the utterance.
 
-Decoding: greedy (``beam_size`` 1, temperature 0, no fallback), no conditioning on
-previous text, no VAD. Language: the batch's language (all utterances of a batch share
+Decoding: greedy (``beam_size`` 1, temperature 0), no conditioning on previous text, no
+VAD. Greedy Whisper sometimes falls into a repetition loop ("that was the only thing
+that was the only thing ..." until the token limit); the batched pipeline has no cure
+for it. So, with ``fallback`` on (the default), an utterance whose hypothesis fails
+Whisper's own test -- gzip compression ratio above :data:`COMPRESSION_RATIO_THRESHOLD`
+(2.4, OpenAI's and faster-whisper's default) -- is decoded again alone by
+:meth:`faster_whisper.WhisperModel.transcribe` with Whisper's temperature fallback
+(:data:`FALLBACK_TEMPERATURES`, seeded, so runs repeat), and the count is logged.
+
+Language: the batch's language (all utterances of a batch share
 one, see :class:`voxrecipes.models.asr.BatchedTranscriber`), or, when it is unknown,
 detection per utterance inside the batch (the pipeline's ``multilingual`` option, one
 encoder pass). An utterance longer than the 30 s window goes through
@@ -38,6 +46,12 @@ logger = logging.getLogger(__name__)
 #: silence between the utterances of a batch in the concatenated audio; clips never include it, it only keeps
 #: the clips' frame offsets (``seek``) distinct
 GAP_SECONDS = 0.1
+#: Whisper's repetition test: a text whose gzip compression ratio is above this failed (OpenAI's default)
+COMPRESSION_RATIO_THRESHOLD = 2.4
+#: temperatures tried in turn when decoding fails (OpenAI's and faster-whisper's defaults)
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+#: CTranslate2's sampling seed before a fallback decoding, so that reruns give the same transcript
+FALLBACK_SEED = 0
 #: ``compute_type`` ``auto`` per device
 AUTO_COMPUTE_TYPES = {"cpu": "int8", "cuda": "float16"}
 
@@ -63,6 +77,7 @@ class FasterWhisperTranscriber(BatchedTranscriber):
     ``language`` is the default language (``""``: detect per utterance); ``num_beams``
     1 is greedy; ``max_new_tokens`` bounds a hypothesis (``None``: the model's limit);
     ``timestamps`` off decodes without timestamp tokens (one segment per utterance);
+    ``fallback`` re-decodes a repetition loop with temperature fallback (module docstring);
     ``cpu_threads`` 0 leaves faster-whisper's default (``OMP_NUM_THREADS`` when set, else 4;
     the recipes' path.sh sets 1 thread per job).
     """
@@ -71,7 +86,7 @@ class FasterWhisperTranscriber(BatchedTranscriber):
 
     def __init__(self, model: str, *, device: str | None = "cpu", compute_type: str = "auto", language: str = "",
                  task: str = DEFAULT_TASK, num_beams: int = 1, max_new_tokens: int | None = None,
-                 timestamps: bool = True, cpu_threads: int = 0) -> None:
+                 timestamps: bool = True, fallback: bool = True, cpu_threads: int = 0) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
         from faster_whisper.tokenizer import _LANGUAGE_CODES
 
@@ -107,6 +122,9 @@ class FasterWhisperTranscriber(BatchedTranscriber):
         self.num_beams = num_beams
         self.max_new_tokens = max_new_tokens
         self.timestamps = bool(timestamps)
+        self.fallback = bool(fallback)
+        #: utterances decoded again with temperature fallback so far
+        self.fallbacks = 0
         self.language = (language or "").strip()
         if self.language:
             self.decoding_language(self.language)  # an unknown code fails now, not after the first batch
@@ -118,7 +136,8 @@ class FasterWhisperTranscriber(BatchedTranscriber):
         return (f"{self.model_spec} ({self.model_path}; faster-whisper, CTranslate2 "
                 f"{'multilingual' if self.multilingual else 'English-only'}) on {self.device}:{self.device_index} "
                 f"in {self.compute_type}, {self.sampling_rate} Hz, beam_size={self.num_beams}, task={self.task}, "
-                f"language={self.language or 'per utterance'}, timestamps={self.timestamps}")
+                f"language={self.language or 'per utterance'}, timestamps={self.timestamps}, "
+                f"fallback={self.fallback}")
 
     def _options(self, language: str) -> dict:
         return dict(language=language or None, task=self.task, beam_size=self.num_beams, temperature=0.0,
@@ -150,12 +169,34 @@ class FasterWhisperTranscriber(BatchedTranscriber):
         for seg in segments:
             i = clip_of_seek[seg.seek]
             per_clip[i].append(Segment(seg.start - offsets[i], seg.end - offsets[i], seg.text))
-        return [make_hypothesis(segs, len(wave) / rate, language or None) for segs, wave in zip(per_clip, waves,
-                                                                                                 strict=True)]
+        hyps = [make_hypothesis(segs, len(wave) / rate, language or None)
+                for segs, wave in zip(per_clip, waves, strict=True)]
+        if self.fallback:
+            from faster_whisper.transcribe import get_compression_ratio
 
-    def _transcribe_long(self, wave: np.ndarray, language: str) -> Hypothesis:
-        """A wave over the 30 s window: faster-whisper's sequential long-form decoding, greedy, not conditioned."""
+            for i, hyp in enumerate(hyps):
+                if hyp.text and get_compression_ratio(hyp.text) > COMPRESSION_RATIO_THRESHOLD:
+                    hyps[i] = self._transcribe_long(waves[i], language, fallback=True)
+                    self.fallbacks += 1
+                    logger.info("repetition loop (%d words, compression ratio %.1f) decoded again with temperature "
+                                "fallback: %d words", len(hyp.text.split()), get_compression_ratio(hyp.text),
+                                len(hyps[i].text.split()))
+        return hyps
+
+    def _transcribe_long(self, wave: np.ndarray, language: str, fallback: bool | None = None) -> Hypothesis:
+        """One wave through faster-whisper's sequential decoding (long-form over the 30 s window), not conditioned.
+
+        With ``fallback`` (default: :attr:`fallback`), a window that fails Whisper's tests is
+        decoded again at the next of :data:`FALLBACK_TEMPERATURES` (seeded sampling).
+        """
+        import ctranslate2
+
+        options = self._options(language)
+        if self.fallback if fallback is None else fallback:
+            ctranslate2.set_random_seed(FALLBACK_SEED)
+            options.update(temperature=list(FALLBACK_TEMPERATURES),
+                           compression_ratio_threshold=COMPRESSION_RATIO_THRESHOLD)
         segments, _ = self.model.transcribe(np.asarray(wave, dtype=np.float32), condition_on_previous_text=False,
-                                            **self._options(language))
+                                            **options)
         return make_hypothesis([Segment(s.start, s.end, s.text) for s in segments], len(wave) / self.sampling_rate,
                                language or None)
