@@ -1,13 +1,14 @@
 # The two commands of the README:
 #   make demo   set up what is missing, then run the mini emotion recipe end to end
-#   make test   set up what is missing, then run the whole test suite
+#   make test   set up what is missing, then run the whole test suite (the recipe tests at their test size)
+# and `make test-recipes` (the recipe tests at the recipes' demo size, with the reference floors; slow)
 # and `make lint` (ruff).
 
 VENV := tools/venv
 PY := $(VENV)/bin/python
 DEMO_RECIPE := egs/mini_podcast/emo1
 
-.PHONY: setup demo test lint clean-demo
+.PHONY: setup demo test test-recipes lint clean-demo
 setup:
 	$(MAKE) -C tools
 
@@ -16,6 +17,9 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider --durations=10 tests
+
+test-recipes: setup
+	$(PY) -m pytest -q -p no:cacheprovider --durations=10 --recipe-size full tests/recipes
 
 lint: setup
 	$(VENV)/bin/ruff check .

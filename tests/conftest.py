@@ -14,3 +14,27 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--recipe-size", choices=("test", "full"), default="test",
+        help="size of the mini recipes in the recipe tests: 'test' (make test) runs every stage with "
+             "the test-size options of each recipe test; 'full' (make test-recipes) runs the recipes as "
+             "make demo does, with the reference floors, and skips the tests that have no full size")
+
+
+@pytest.fixture(scope="session")
+def recipe_size(request: pytest.FixtureRequest) -> str:
+    """The --recipe-size of this run: a recipe test that reads it has a test size and a full size."""
+    return request.config.getoption("--recipe-size")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --recipe-size full, only the tests that have a full size run (the rest ran in make test)."""
+    if config.getoption("--recipe-size") != "full":
+        return
+    skip = pytest.mark.skip(reason="no full size: it runs in make test")
+    for item in items:
+        if "recipe_size" not in getattr(item, "fixturenames", ()):
+            item.add_marker(skip)
