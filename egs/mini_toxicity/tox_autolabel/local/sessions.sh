@@ -13,7 +13,7 @@ python=python3
 corpus=downloads/mini_sessions        # Sessions: audio/<split>/*.wav and truth/.
 text_set=downloads/text_labeller      # Labeller text set: train/ and dev/ with text, utt2labels.
 sessions_config=conf/generate_sessions.yaml  # The generator's knobs.
-text_splits="train=800 dev=250"       # Labeller examples per split.
+text_splits="train=600 dev=200"       # Labeller examples per split.
 seed=0                                # Seed of both.
 nj=2                                  # Parallel espeak-ng processes.
 help_message="Usage: $0 [--corpus DIR] [--text_set DIR] [--sessions_config F] [--text_splits 'train=N dev=M'] [--seed N] [--nj N]"
