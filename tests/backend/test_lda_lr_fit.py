@@ -90,6 +90,10 @@ def test_bad_input():
         fit_lda_lr(x[:-1], labels)
     with pytest.raises(ValueError, match="at least 2 classes"):
         fit_lda_lr(x, ["a"] * len(x))
+    x_nan = x.copy()
+    x_nan[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        fit_lda_lr(x_nan, labels)
     same = np.repeat(x[:1], len(x), axis=0)
     with pytest.raises(ValueError, match="within-class scatter is zero"):
         lda_from_scatter(class_scatter(same - same.mean(axis=0), np.arange(len(x)) % 2, 2), 1)

@@ -171,6 +171,8 @@ def fit_lda_lr(x: np.ndarray, labels: Sequence[str], *, lda_dim: int = 15, C: fl
     if centred.ndim != 2 or centred.shape[0] != labels.shape[0]:
         raise ValueError(f"expected ({labels.shape[0]} x dim) embeddings for {labels.shape[0]} labels, "
                          f"got {centred.shape}")
+    if not np.isfinite(centred).all():
+        raise ValueError("training embeddings contain NaN or inf values")
     mean = centred.mean(axis=0)
     centred -= mean
     with blas_threads(threads):
