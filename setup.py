@@ -26,6 +26,8 @@ install_requires = [
     "matplotlib>=3.7",
     "pyyaml",
     "torcheval",
+    "threadpoolctl",  # the backends pin BLAS threads
+    "filelock",  # the packaged-model cache is built under a lock
     # ASR: CTranslate2 Whisper (int8 on CPU) and word error rates
     "faster-whisper>=1.1",
     "jiwer>=3.0",
