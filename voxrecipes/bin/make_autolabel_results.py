@@ -75,10 +75,11 @@ def main(args: argparse.Namespace) -> None:
     difference = ar.paired_map_difference(*list(systems.values())[:2]) if len(systems) >= 2 else None
     timing = None
     if args.timing and Path(args.timing).is_file():
-        timing = []
+        last = {}  # a stage run again (resumed, redone) counts with its last run
         for line in Path(args.timing).read_text(encoding="utf-8").splitlines():
             stage, seconds, audio = line.split("\t")
-            timing.append({"stage": stage, "seconds": float(seconds), "audio": float(audio) if audio else None})
+            last[stage] = {"stage": stage, "seconds": float(seconds), "audio": float(audio) if audio else None}
+        timing = [last[k] for k in sorted(last)]
     ar.plot_lengths(lengths, args.plot)
     text = ar.render(title=args.title, segmentation=segmentation, asr=asr, labeller=labeller, quality=quality,
                      systems=systems, difference=difference, timing=timing,
