@@ -8,18 +8,30 @@ VENV := tools/venv
 PY := $(VENV)/bin/python
 DEMO_RECIPE := egs/mini_podcast/emo1
 
-.PHONY: setup demo test test-recipes lint clean-demo
+.PHONY: setup demo test test-podcast-recipe test-rest test-recipes lint clean-demo
 setup:
 	$(MAKE) -C tools
 
 demo: setup
 	cd $(DEMO_RECIPE) && ./run.sh   # its last stage prints RESULTS.md
 
+# make test runs the suite in two halves side by side, one per core (the recipe stages run
+# one thread each): the mini podcast recipe test, the longest module, and everything else.
+# -O prints each half's output when it ends.
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider --durations=10
+PODCAST_TEST := tests/recipes/test_mini_podcast_recipe.py
+
 test: setup
-	$(PY) -m pytest -q -p no:cacheprovider --durations=10 tests
+	$(MAKE) --no-print-directory -j2 -O test-podcast-recipe test-rest
+
+test-podcast-recipe:
+	$(PYTEST) $(PODCAST_TEST)
+
+test-rest:
+	$(PYTEST) --ignore=$(PODCAST_TEST) tests
 
 test-recipes: setup
-	$(PY) -m pytest -q -p no:cacheprovider --durations=10 --recipe-size full tests/recipes
+	$(PYTEST) --recipe-size full tests/recipes
 
 lint: setup
 	$(VENV)/bin/ruff check .

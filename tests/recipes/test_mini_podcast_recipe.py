@@ -68,9 +68,12 @@ SIZES = {
         "text_models": ["llama"],
         "asr": False,
         "sets": ["dev_bal", "test1"],
-        # Measured with the test configs (TODO numbers): see the module's commit message.
-        "w2vbert_mean_macro_f1": 0.25,  # mean over the four evaluation sets, each system
-        "arousal_ccc": 0.2,
+        # Measured with these options (2026-12-02, two runs: 2 and 4 category epochs, both keeping
+        # epoch 2): W2V-BERT mean over Dev_bal and Test1 0.31 (LDA/LR), 0.33 (balanced prior),
+        # 0.29 (PLDA); Dev_bal arousal CCC 0.23 after the 2 epochs of the first attribute pass and
+        # 0.55 after finetuning; LLaMA text macro-F1 0.53-0.58, valence CCC 0.88; stats 0.3-0.4 (full corpus).
+        "w2vbert_mean_macro_f1": 0.22,  # mean over the evaluation sets, each system
+        "arousal_ccc": {"emotion_attributes": 0.15, "emotion_attributes_ft": 0.3},
         "text_macro_f1": 0.35,
         "text_valence_ccc": 0.5,
         "stats_macro_f1": 0.25,
@@ -83,7 +86,7 @@ SIZES = {
         # Reference run (RESULTS.md): W2V-BERT 0.39 (LDA/LR), 0.40 (balanced prior), 0.32 (PLDA);
         # the stats embeddings 0.3-0.4 on Test1; text 0.52-0.61 on dev_bal and test1, valence 0.88.
         "w2vbert_mean_macro_f1": 0.27,
-        "arousal_ccc": 0.2,
+        "arousal_ccc": {"emotion_attributes": 0.2, "emotion_attributes_ft": 0.2},
         "text_macro_f1": 0.35,
         "text_valence_ccc": 0.5,
         "stats_macro_f1": 0.25,
@@ -215,7 +218,7 @@ def test_recipe_macro_f1_above_floor(finished_recipe, size, system):
 @pytest.mark.parametrize("model", ["emotion_attributes", "emotion_attributes_ft"])
 def test_attribute_models_predict_arousal(finished_recipe, size, model):
     metrics = json.loads((finished_recipe / "exp" / model / "dev_bal" / "eval" / "metrics.json").read_text())
-    assert metrics["ccc"]["arousal"] > size["arousal_ccc"]
+    assert metrics["ccc"]["arousal"] > size["arousal_ccc"][model]
     lines = (finished_recipe / "exp" / model / "test1" / "attributes.txt").read_text().splitlines()
     assert lines[0] == "#classes valence arousal dominance"
     values = [float(v) for line in lines[1:] for v in line.split()[1:]]
