@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -287,9 +288,14 @@ def test_fusion_outputs_and_report(finished_recipe, size):
     attr_weights = json.loads((exp / "fusion_attributes" / "weights.json").read_text())
     assert set(attr_weights["weights"]) == {"valence", "arousal", "dominance"}
     results = (recipe / "RESULTS.md").read_text()
-    for name in ["LLaMA text + balanced prior", "## Fusion weights", "text leads", "speech leads",
-                 "Fusion: interpolation per attribute ("]:
+    for name in ["LLaMA text + balanced prior", "## Fusion weights", "Fusion: interpolation per attribute ("]:
         assert name in results, name
+    # Which modality leads on which attribute is measured, not built in: the verdict must be
+    # there for each check set, whichever way it goes (the test size's speech model, 4 epochs
+    # in all, did not lead on arousal; the demo's did).
+    for dset in ["dev_bal", "test1"]:
+        assert re.search(rf"^- {dset}: valence CCC text .*: text (leads|does not lead) .*; arousal CCC speech "
+                         r".*: speech (leads|does not lead) ", results, re.M), dset
     # The fusions name the RESULTS.md IDs of the systems they fuse: the LDA/LR with the
     # balanced prior (#2) and the first text model with the prior fix (#5).
     for name in ["Fusion: interpolation (#2 + #5)", "Fusion: logreg (#2 + #5)"]:
