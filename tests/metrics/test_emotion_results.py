@@ -373,7 +373,7 @@ def test_fusion_weights_from_fuse_posteriors(tmp_path):
     single = fi["tune_macro_f1"]["systems"]
     assert (f"- tuning macro-F1: speech {single['speech']:.3f}, text {single['text']:.3f}, "
             f"fused {fi['tune_macro_f1']['fused']:.3f}") in lines
-    assert ("- multinomial logistic regression, C=1.0, features log posteriors of speech and text (concatenated), "
+    assert ("- multinomial logistic regression, C=1.0, features posteriors of speech and text (concatenated), "
             f"trained on 40 utterances of {tmp_path / 'utt2category'}") in lines
     assert f"- macro-F1 on its training data: speech {single['speech']:.3f}, text {single['text']:.3f}, " \
            f"fused {fl['tune_macro_f1']['fused']:.3f}" in lines
