@@ -22,8 +22,8 @@ submission_sets=test3      # unlabelled: challenge CSVs only
 noise_dir=${MUSAN:-downloads/augment/musan}/noise
 rir_dir=${RIRS_NOISES:-downloads/augment/RIRS_NOISES}/simulated_rirs
 # ASR of every set (the corpus is English: espeak-ng English voices). faster-whisper int8:
-# 0.90x the CPU time of the fp32 transformers pipeline and 7 WER points lower on 64 test1
-# utterances (BENCHMARKS.md, "ASR backends"). About 1.6 s of CPU per utterance on one thread
+# 1.1-1.7x faster than the fp32 transformers pipeline and 5-7 WER points lower on the mini
+# corpus's test sets (BENCHMARKS.md, "ASR backends"). About 1.6 s of CPU per utterance on one thread
 # (every Whisper pads to 30 s): the ~980 transcribed utterances cost about 25 CPU minutes.
 asr_model=package:whisper_base
 asr_backend=faster_whisper
