@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "egs" / "mini_toxicity" / "tox1"
 SYSTEMS = "baseline:alpha=1.0 contrastive:alpha=0.1,injection_loss=contrastive"
 TINY = ("--train_config", "conf/train_toxicity_tiny.yaml", "--local_data_opts", "--mark_triggers true --num_utts 400",
-        "--train_args", "--max_epoch 8")
+        "--train_args", "--max_epoch 5")
 #: the cheapest pretrained configuration that still shows the words are learnt (see RESULTS.md)
 PRETRAINED = ("--local_data_opts", "--num_utts 400", "--systems", "baseline:alpha=1.0", "--stop_stage", "7",
               "--train_args", "--freeze_layers 6 --head_lr 1e-2 --max_epoch 4")
