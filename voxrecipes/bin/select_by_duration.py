@@ -31,8 +31,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> None:
     from voxrecipes.data.duration_select import select_by_duration
 
-    record = select_by_duration(args.src, args.dst, min_seconds=args.min_seconds, max_seconds=args.max_seconds)
-    print(record.summary())
+    select_by_duration(args.src, args.dst, min_seconds=args.min_seconds, max_seconds=args.max_seconds)
 
 
 if __name__ == "__main__":

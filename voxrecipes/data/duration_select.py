@@ -6,7 +6,8 @@ cut the toxic sentence out and leave a wrong label) and evaluation clips of 1 to
 This is that selection for any Kaldi data directory: durations come from ``utt2dur``
 (computed from segments or audio headers when the directory has none), the kept
 utterances are written to a new directory together with ``duration_selection.json``
-(the bounds, the counts and the ids of the excluded utterances), and the counts are
+(the bounds, the counts and the ids of the excluded utterances; the kept ones are the
+directory's), and the counts are
 logged. Both bounds are inclusive; ``max_seconds=None`` keeps every long utterance.
 """
 
@@ -92,8 +93,8 @@ def select_by_duration(src: str | os.PathLike, dst: str | os.PathLike, *, min_se
                         f"{max_seconds if max_seconds is not None else 'any'} s")
     with atomic_dir(dst) as tmp:
         dd.select(kept).write(tmp)
-        (tmp / RECORD_FILE).write_text(json.dumps(
-            {**asdict(record), "num_kept": len(kept), "num_too_short": len(short), "num_too_long": len(long)},
-            indent=1) + "\n", encoding="utf-8")
+        summary = {k: v for k, v in asdict(record).items() if k != "kept"}  # the kept ids are the data dir's
+        summary.update(num_kept=len(kept), num_too_short=len(short), num_too_long=len(long))
+        (tmp / RECORD_FILE).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     logger.info("%s -> %s", record.summary(), dst)
     return record
