@@ -9,7 +9,11 @@ length-bucketing batch samplers; this module says what is toxicity-specific:
   ``text_emb`` (``kaldi_ark``: transcript embeddings computed once by
   ``extract_text_embeddings``);
 - preprocessing: training clips longer than ``--max_seconds`` get a random crop of
-  that length (a new one each epoch), evaluation clips their first ``--max_seconds``;
+  that length (a new one each epoch), evaluation clips their first ``--max_seconds``
+  (the real recipe's data preparation excludes training clips over 15 s instead, as the
+  paper does: ``voxrecipes.data.duration_select``);
+- the optimiser (``--optim adam``: the paper's coupled weight decay; ``adamw``: decoupled),
+  logged with the effective global batch (:func:`effective_batch`);
 - collation: Whisper log-mel features padded to ``--max_seconds`` (not 30 s) with the
   number of valid frames, so pooling can ignore the padding;
 - the model (:class:`~voxrecipes.tasks.toxicity_model.ToxicityESPnetModel`) from a
