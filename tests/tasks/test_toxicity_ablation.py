@@ -17,9 +17,14 @@ TEMPLATE = ROOT / "egs/TEMPLATE/tox1"
 LANGS = {"train": ["en", "es", "en", "fr"], "dev": ["en", "de"], "test": ["pt", "en", "en"]}
 
 STUB_RUN = """#!/usr/bin/env bash
-# Stand-in for run.sh: one line per call with its arguments, shell-quoted.
+# Stand-in for run.sh: one line per call with its arguments, shell-quoted; a call whose last --stop_stage is 1
+# "prepares the data" by copying prepared/data (as stage 1, local/data.sh, would make it).
 printf '%q ' "$@" >> calls.txt
 echo >> calls.txt
+stop=
+while [ $# -gt 0 ]; do [ "$1" = --stop_stage ] && stop=$2; shift; done
+[ "${stop}" = 1 ] && cp -r prepared/data data
+exit 0
 """
 
 
@@ -32,7 +37,7 @@ def recipe(tmp_path):
     (tmp_path / "run.sh").chmod(0o755)
     for name, langs in LANGS.items():
         utts = [f"{name}{i}" for i in range(len(langs))]
-        write_data_dir(tmp_path / "data" / name, wav_scp={u: f"/audio/{u}.wav" for u in utts},
+        write_data_dir(tmp_path / "prepared" / "data" / name, wav_scp={u: f"/audio/{u}.wav" for u in utts},
                        utt2spk={u: u for u in utts}, utt2lang=dict(zip(utts, langs)),
                        utt2labels={u: ["No_Violation"] for u in utts})
     return tmp_path
@@ -50,8 +55,11 @@ def _opt(call: list[str], name: str) -> str:
 
 
 def test_english_variant_subsets_data_and_uses_its_encoder_and_dirs(recipe):
-    table2, table3 = _ablation(recipe, "--lang", "en", "--whisper_model", "openai/whisper-small.en",
-                               "--alphas", "0.1", "--", "--ngpu", "1")
+    prepare, table2, table3 = _ablation(recipe, "--lang", "en", "--whisper_model", "openai/whisper-small.en",
+                                        "--alphas", "0.1", "--", "--ngpu", "1", "--stop_stage", "8")
+    # no data yet: stage 1 alone first, whatever stages the user's tox.sh options ask for
+    assert (_opt(prepare, "--stage"), _opt(prepare, "--stop_stage")) == ("1", "1")
+    assert "--systems" not in prepare
     for name, langs in LANGS.items():
         subset = DataDir.load(recipe / "data" / f"{name}_en")
         assert subset.utts == [f"{name}{i}" for i, lang in enumerate(langs) if lang == "en"]
@@ -61,7 +69,7 @@ def test_english_variant_subsets_data_and_uses_its_encoder_and_dirs(recipe):
             ("train_en", "dev_en", "test_en")
         assert _opt(call, "--expdir") == f"exp{tag}"
         assert _opt(call, "--results_file") == f"RESULTS_table{table}{tag}.md"
-        assert _opt(call, "--stage") == "2" and _opt(call, "--ngpu") == "1"
+        assert _opt(call, "--stage") == "2" and _opt(call, "--ngpu") == "1" and _opt(call, "--stop_stage") == "8"
         systems = _opt(call, "--systems").split()
         assert systems[0] == "baseline:alpha=1.0,whisper_model=openai/whisper-small.en"
         assert all(s.endswith(",whisper_model=openai/whisper-small.en") for s in systems)
@@ -71,10 +79,11 @@ def test_english_variant_subsets_data_and_uses_its_encoder_and_dirs(recipe):
 
 
 def test_default_is_unchanged(recipe):
+    (recipe / "prepared").rename(recipe / "prepared_unused")
     table2, table3 = _ablation(recipe, "--alphas", "0.1")
     assert "--expdir" not in table2 and "--train_set" not in table2 and _opt(table2, "--stage") == "1"
     assert (_opt(table2, "--results_file"), _opt(table3, "--results_file")) == ("RESULTS_table2.md",
                                                                                 "RESULTS_table3.md")
     assert _opt(table2, "--systems") == ("baseline:alpha=1.0 mse_a0.1:alpha=0.1,injection_loss=mse "
                                          "contrastive_a0.1:alpha=0.1,injection_loss=contrastive")
-    assert not (recipe / "data" / "train_en").exists()
+    assert not (recipe / "data").exists()  # the data is tox.sh's stage 1 in the Table 2 run

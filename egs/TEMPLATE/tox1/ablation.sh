@@ -57,8 +57,8 @@ variant_args=()
 if [ -n "${lang}" ]; then
     for dset in ${train_set} ${valid_set} ${test_sets}; do
         if [ ! -f "data/${dset}/utt2lang" ]; then
-            log "Preparing the data first (./run.sh --stop_stage 1): data/${dset}/utt2lang is missing"
-            ./run.sh --stop_stage 1 "$@"
+            log "Preparing the data first (./run.sh --stage 1 --stop_stage 1): data/${dset}/utt2lang is missing"
+            ./run.sh "$@" --stage 1 --stop_stage 1   # after "$@": parse_options.sh keeps the last value
             break
         fi
     done
