@@ -67,7 +67,7 @@ def test_english_variant_subsets_data_and_uses_its_encoder_and_dirs(recipe):
     for call, table in ((table2, "2"), (table3, "3")):
         assert (_opt(call, "--train_set"), _opt(call, "--valid_set"), _opt(call, "--test_sets")) == \
             ("train_en", "dev_en", "test_en")
-        assert _opt(call, "--expdir") == f"exp{tag}"
+        assert _opt(call, "--expdir") == "exp/en_whisper-small.en"
         assert _opt(call, "--results_file") == f"RESULTS_table{table}{tag}.md"
         assert _opt(call, "--stage") == "2" and _opt(call, "--ngpu") == "1" and _opt(call, "--stop_stage") == "8"
         systems = _opt(call, "--systems").split()

@@ -10,8 +10,8 @@
 # The paper's Tables 2 and 3 are English-only: whisper-small.en on English data. The English variant
 #   ./ablation.sh --lang en --whisper_model openai/whisper-small.en
 # trains and evaluates on the English utterances of every set (utt2lang = en, copied to data/<set>_en)
-# with that encoder, in exp_en_<model>/ with RESULTS_table2_en_<model>.md and RESULTS_table3_en_<model>.md,
-# so that it never reuses (or overwrites) the multilingual systems of exp/.
+# with that encoder, in exp/en_<model>/ with RESULTS_table2_en_<model>.md and RESULTS_table3_en_<model>.md,
+# so that it never reuses (or overwrites) the multilingual systems in exp/train_*.
 set -euo pipefail
 
 log() {
@@ -79,7 +79,7 @@ if [ -n "${lang}" ]; then
     for dset in ${test_sets}; do _tests+="${dset}_${lang} "; done
     variant_args+=(--train_set "${train_set}_${lang}" --valid_set "${valid_set}_${lang}" --test_sets "${_tests% }")
 fi
-[ -n "${tag}" ] && variant_args+=(--expdir "exp${tag}")
+[ -n "${tag}" ] && variant_args+=(--expdir "exp/${tag#_}")   # under exp/: ignored by git like exp/
 
 if [[ " ${tables} " == *" 2 "* ]]; then
     systems="baseline:alpha=1.0${encoder_opt}"
