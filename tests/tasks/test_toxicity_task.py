@@ -193,6 +193,8 @@ def test_training_learns_tones_resumes_and_reloads(tone_dumps, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2/4epoch started" in proc.stderr and "1/4epoch started" not in proc.stderr
     assert "mAP=" in proc.stderr and "loss_text=" in proc.stderr
+    assert ("optimizer: AdamW (lr 0.003), effective global batch 8 utterances per optimiser step = "
+            "8 per device x accum_grad 1 x 1 device(s)") in proc.stderr
     exp = tmp_path / "exp"
     config = yaml.safe_load((exp / "config.yaml").read_text())
     assert config["text_dim"] == 12 and config["scheduler"] == "linearwarmupdecaylr"
@@ -223,6 +225,9 @@ def test_torchrun_two_cpu_processes(tone_dumps, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "exp" / "valid.mAP.best.pth").is_file()
     assert ":0/2]" in proc.stderr  # ESPnet tags rank 0's log lines with the world size: two processes
+    # ESPnet's batch_size is the batch over all processes: each of the two gets 4 of the 8
+    assert "effective global batch 8 utterances per optimiser step = 4 per device x accum_grad 1 x 2 device(s)" \
+        in proc.stderr
 
 
 def _tiny_model(alpha, loss="contrastive", layer=-1):

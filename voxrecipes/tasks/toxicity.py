@@ -9,7 +9,11 @@ length-bucketing batch samplers; this module says what is toxicity-specific:
   ``text_emb`` (``kaldi_ark``: transcript embeddings computed once by
   ``extract_text_embeddings``);
 - preprocessing: training clips longer than ``--max_seconds`` get a random crop of
-  that length (a new one each epoch), evaluation clips their first ``--max_seconds``;
+  that length (a new one each epoch), evaluation clips their first ``--max_seconds``
+  (the real recipe's data preparation excludes training clips over 15 s instead, as the
+  paper does: ``voxrecipes.data.duration_select``);
+- the optimiser (``--optim adam``: the paper's coupled weight decay; ``adamw``: decoupled),
+  logged with the effective global batch (:func:`effective_batch`);
 - collation: Whisper log-mel features padded to ``--max_seconds`` (not 30 s) with the
   number of valid frames, so pooling can ignore the padding;
 - the model (:class:`~voxrecipes.tasks.toxicity_model.ToxicityESPnetModel`) from a
@@ -47,7 +51,7 @@ from voxrecipes.models.whisper_classifier import (
     make_feature_extractor,
 )
 from voxrecipes.tasks.set_level_trainer import SetLevelTrainer
-from voxrecipes.tasks.toxicity_model import INJECTION_LOSSES, ToxicityESPnetModel
+from voxrecipes.tasks.toxicity_model import CONTRASTIVE_REDUCTIONS, INJECTION_LOSSES, ToxicityESPnetModel
 from voxrecipes.tasks.toxicity_schedule import register as _register_scheduler
 
 _register_scheduler()  # --scheduler linearwarmupdecaylr (per-group lrs), before any parser is built
@@ -189,6 +193,9 @@ class ToxicityTask(AbsTask):
         group.add_argument("--injection_loss", choices=INJECTION_LOSSES, default="contrastive",
                            help="text-injection loss")
         group.add_argument("--tau", type=float, default=1.0, help="temperature of the contrastive loss")
+        group.add_argument("--contrastive_reduction", choices=CONTRASTIVE_REDUCTIONS, default="mean",
+                           help="contrastive loss over the batch: sum (the paper's eq. 5; scales with the "
+                                "per-device batch against alpha) or mean (divided by the batch size)")
         group.add_argument("--injection_layer", type=int, default=-1,
                            help="encoder layer whose output is aligned with the text (-1: the last)")
         group.add_argument("--gather_all_ranks", type=str2bool, default=True,
@@ -217,8 +224,13 @@ class ToxicityTask(AbsTask):
         conf = dict(args.optim_conf or {})
         if "lr" not in conf:
             raise ConfigError("optim_conf.lr is not set")
-        groups = parameter_groups(model.classifier, float(conf.pop("lr")), args.head_lr)
-        return [optim_class(groups, **conf)]
+        lr = float(conf.pop("lr"))
+        optimizer = optim_class(parameter_groups(model.classifier, lr, args.head_lr), **conf)
+        settings = ", ".join(f"{k} {v}" for k, v in {"lr": lr, "head_lr": args.head_lr, **conf}.items()
+                             if v is not None)
+        batch = effective_batch(args, _world_size()) if getattr(args, "batch_type", None) else "batch not configured"
+        logger.info("optimizer: %s (%s), %s", optim_class.__name__, settings, batch)
+        return [optimizer]
 
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
@@ -243,8 +255,38 @@ class ToxicityTask(AbsTask):
         args.encoder_config = classifier.encoder.config.to_diff_dict()
         model = ToxicityESPnetModel(classifier, args.classes, alpha=args.alpha, injection_loss=args.injection_loss,
                                     tau=args.tau, injection_layer=args.injection_layer,
-                                    gather_all_ranks=args.gather_all_ranks, ap_classes=args.ap_classes)
+                                    gather_all_ranks=args.gather_all_ranks, ap_classes=args.ap_classes,
+                                    contrastive_reduction=getattr(args, "contrastive_reduction", "mean"))
         return model
+
+
+def _world_size() -> int:
+    """Processes of the running training (1 without torch.distributed)."""
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def effective_batch(args: argparse.Namespace, world_size: int) -> str:
+    """The utterances per optimiser step, as a log line: global batch x ``accum_grad`` and what each process gets.
+
+    ESPnet's ``--batch_size`` is the batch of all processes together (each rank takes
+    every ``world_size``-th utterance of it), so the global batch per optimiser step is
+    ``batch_size x accum_grad`` whatever the number of GPUs, and the per-device batch is
+    ``batch_size / world_size``. The paper's 8 per device x 4 accumulation x 8 GPUs = 256
+    is ``--batch_size 64 --accum_grad 4 --ngpu 8``. Batch types that fill batches by
+    length (``numel``, ``length``) have no fixed utterance count; the line says so.
+    """
+    accum = int(args.accum_grad)
+    if args.batch_type in ("unsorted", "sorted", "folded"):
+        batch = int(args.batch_size)
+        per_device = batch / world_size
+        upto = "up to " if args.batch_type == "folded" else ""
+        return (f"effective global batch {upto}{batch * accum} utterances per optimiser step = "
+                f"{per_device:g} per device x accum_grad {accum} x {world_size} device(s) "
+                f"(batch_size {batch} is the batch over all devices)")
+    return (f"effective global batch: batch_bins {args.batch_bins} ({args.batch_type}: a variable number of "
+            f"utterances) x accum_grad {accum}, split over {world_size} device(s)")
 
 
 def _num_mel_bins(args: argparse.Namespace) -> int:

@@ -6,11 +6,15 @@ when ``alpha < 1``, the text-injection loss between the pooled, projected output
 encoder layer ``injection_layer`` and the precomputed transcript embedding:
 ``L = alpha * L_cls + (1 - alpha) * L_text``.
 
-Every loss is a mean over the batch and the returned weight is the batch size, so
+BCE and MSE are means over the batch and the returned weight is the batch size, so
 ESPnet's trainer (which multiplies by the weight, divides by the global weight and
-undoes DDP's averaging) optimises the mean over the global batch. With
-``gather_all_ranks`` the contrastive loss draws its negatives from the transcripts of
-every rank (:func:`~voxrecipes.losses.text_injection.contrastive_injection_loss`).
+undoes DDP's averaging) optimises the mean over the global batch. The contrastive loss
+is, with ``contrastive_reduction="sum"``, the paper's eq. (5): a sum over the pairs of
+the forward pass's batch (the per-device batch; accumulation steps and devices are then
+averaged, as a per-device sum is under DDP and gradient accumulation), so its scale
+against alpha grows with the per-device batch; ``"mean"`` divides it by that batch size.
+With ``gather_all_ranks`` the contrastive loss draws its negatives from the transcripts
+of every rank (:func:`~voxrecipes.losses.text_injection.contrastive_injection_loss`).
 
 In evaluation mode the model keeps the batch's sigmoid scores and targets, so that
 the trainer can compute the validation mAP over the whole set (an average of
@@ -31,6 +35,8 @@ from voxrecipes.losses.text_injection import combined_loss, contrastive_injectio
 from voxrecipes.models.whisper_classifier import WhisperTextInjectionClassifier
 
 INJECTION_LOSSES = ("mse", "contrastive")
+#: how the contrastive loss reduces over the batch: "sum" is the paper's eq. (5), "mean" divides by the batch size
+CONTRASTIVE_REDUCTIONS = ("sum", "mean")
 
 
 class ToxicityESPnetModel(AbsESPnetModel):
@@ -38,7 +44,8 @@ class ToxicityESPnetModel(AbsESPnetModel):
 
     def __init__(self, classifier: WhisperTextInjectionClassifier, classes: Sequence[str], *, alpha: float = 1.0,
                  injection_loss: str = "contrastive", tau: float = 1.0, injection_layer: int = -1,
-                 gather_all_ranks: bool = True, ap_classes: Sequence[str] | None = None):
+                 gather_all_ranks: bool = True, ap_classes: Sequence[str] | None = None,
+                 contrastive_reduction: str = "mean"):
         super().__init__()
         ap_classes = list(classes if ap_classes is None else ap_classes)
         if not set(ap_classes) <= set(classes):
@@ -52,6 +59,9 @@ class ToxicityESPnetModel(AbsESPnetModel):
                               f"got {injection_layer}")
         if not tau > 0:
             raise ConfigError(f"tau must be positive, got {tau}")
+        if contrastive_reduction not in CONTRASTIVE_REDUCTIONS:
+            raise ConfigError(f"contrastive_reduction must be one of {', '.join(CONTRASTIVE_REDUCTIONS)}, "
+                              f"got {contrastive_reduction!r}")
         frozen = getattr(classifier, "freeze_layers", 0)
         if alpha < 1.0 and 1 <= injection_layer <= frozen:
             raise ConfigError(f"injection_layer {injection_layer} is frozen (freeze_layers {frozen}): the text loss "
@@ -64,6 +74,7 @@ class ToxicityESPnetModel(AbsESPnetModel):
         self.tau = float(tau)
         self.injection_layer = int(injection_layer)
         self.gather_all_ranks = bool(gather_all_ranks)
+        self.contrastive_reduction = contrastive_reduction
         self.collected: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     @property
@@ -78,7 +89,8 @@ class ToxicityESPnetModel(AbsESPnetModel):
 
         # Negatives from other ranks only in training: validation batches are not in lockstep.
         gather = self.gather_all_ranks and self.training and dist.is_available() and dist.is_initialized()
-        return contrastive_injection_loss(x, y, tau=self.tau, gather_all_ranks=gather, reduction="mean")
+        return contrastive_injection_loss(x, y, tau=self.tau, gather_all_ranks=gather,
+                                          reduction=self.contrastive_reduction)
 
     def forward(self, input_features: torch.Tensor, feature_lengths: torch.Tensor, labels: torch.Tensor,
                 text_emb: torch.Tensor | None = None, **kwargs) -> tuple[torch.Tensor, dict, torch.Tensor]:

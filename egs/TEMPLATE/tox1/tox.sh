@@ -236,6 +236,8 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ]; then
             ${python} -m voxrecipes.bin.train_toxicity \
                 --config "${train_config}" --output_dir "${_dir}" --ngpu "${ngpu}" ${_dist} --resume true \
                 --classes ${classes} --ap_classes ${ap_classes} "${_data[@]}" ${_opts} ${train_args}
+        # The optimiser and the effective global batch (batch_size x accum_grad, and what each GPU gets).
+        log "  ${system}: $(grep -m1 -o 'optimizer: .*' "${_dir}/train.log" || echo 'no optimizer line in the log')"
     done
 fi
 
