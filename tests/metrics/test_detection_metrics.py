@@ -4,8 +4,6 @@ evaluate_toxicity's metrics.json, the threshold hand-over from dev to test in th
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -104,13 +102,14 @@ def test_evaluate_toxicity_detection_against_sklearn(sets):
 
 def test_cli_threshold_from_dev_and_results_section(sets, tmp_path):
     root, dev, test = sets
-    base = [sys.executable, "-m", "voxrecipes.bin.evaluate_toxicity", "--ap_classes", "Toxic", "--num_bootstrap",
-            str(NB), "--detection_class", "Toxic"]
-    subprocess.run(base + ["--scores", str(root / "dev.txt"), "--data", str(root / "dev"), "--out_dir",
-                           str(tmp_path / "dev")], check=True, capture_output=True)
-    subprocess.run(base + ["--scores", str(root / "test.txt"), "--data", str(root / "test"), "--out_dir",
-                           str(tmp_path / "test"), "--threshold_from", str(tmp_path / "dev")], check=True,
-                   capture_output=True)
+    from voxrecipes.bin import evaluate_toxicity as cli
+
+    base = ["--ap_classes", "Toxic", "--num_bootstrap", str(NB), "--detection_class", "Toxic"]
+    cli.main(cli.get_parser().parse_args(base + ["--scores", str(root / "dev.txt"), "--data", str(root / "dev"),
+                                                 "--out_dir", str(tmp_path / "dev")]))
+    cli.main(cli.get_parser().parse_args(base + ["--scores", str(root / "test.txt"), "--data", str(root / "test"),
+                                                 "--out_dir", str(tmp_path / "test"),
+                                                 "--threshold_from", str(tmp_path / "dev")]))
     dev_m = json.loads((tmp_path / "dev" / "metrics.json").read_text())
     test_m = json.loads((tmp_path / "test" / "metrics.json").read_text())
     assert test_m["detection"]["threshold"] == dev_m["detection"]["threshold"]
