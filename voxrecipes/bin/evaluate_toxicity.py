@@ -34,14 +34,52 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--alpha", type=float, default=5.0,
                         help="the CI spans the alpha/2 to 100-alpha/2 percentiles (5: a 95%% CI)")
     parser.add_argument("--set_name", default=None, help="name of the evaluation set (default: the data dir's name)")
+    parser.add_argument("--detection_class", default=None,
+                        help="also the binary detection metrics of this class (AUC, and precision/recall/F1 at a "
+                             "threshold; MuTox): the threshold is tuned on this set for the highest F1, unless "
+                             "--threshold_from or --threshold gives it")
+    parser.add_argument("--threshold_from", default=None,
+                        help="metrics.json (or its directory) of the validation set, whose tuned threshold is used")
+    parser.add_argument("--threshold", type=float, default=None, help="the detection threshold itself")
     return parser
 
 
+def threshold_of(path: str) -> tuple[float, str]:
+    """The detection threshold (and its description) recorded in a metrics.json by --detection_class."""
+    import json
+    from pathlib import Path
+
+    from voxrecipes.errors import DataError
+    from voxrecipes.metrics.toxicity import METRICS_FILE
+
+    file = Path(path)
+    if file.is_dir():
+        file = file / METRICS_FILE
+    if not file.is_file():
+        raise DataError(file, None, "metrics file not found; evaluate the validation set first")
+    try:
+        det = json.loads(file.read_text(encoding="utf-8")).get("detection")
+    except json.JSONDecodeError as err:
+        raise DataError(file, err.lineno, f"not valid JSON: {err.msg}") from None
+    if not isinstance(det, dict) or "threshold" not in det:
+        raise DataError(file, None, "no detection threshold; evaluate it with --detection_class")
+    return float(det["threshold"]), f"from {file} ({det.get('threshold_source', 'given')})"
+
+
 def main(args: argparse.Namespace) -> None:
+    from voxrecipes.errors import ConfigError
     from voxrecipes.metrics.toxicity import evaluate_toxicity, write_metrics
 
+    threshold, source = args.threshold, None
+    if args.threshold_from is not None:
+        if threshold is not None:
+            raise ConfigError("give --threshold or --threshold_from, not both")
+        threshold, source = threshold_of(args.threshold_from)
+    if threshold is not None and args.detection_class is None:
+        raise ConfigError("--threshold/--threshold_from need --detection_class")
     metrics = evaluate_toxicity(args.scores, args.data, ap_classes=args.ap_classes, num_bootstrap=args.num_bootstrap,
-                                seed=args.seed, alpha=args.alpha, set_name=args.set_name)
+                                seed=args.seed, alpha=args.alpha, set_name=args.set_name,
+                                detection_class=args.detection_class, threshold=threshold, threshold_source=source)
     write_metrics(metrics, args.out_dir)
 
 

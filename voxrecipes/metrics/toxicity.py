@@ -225,10 +225,14 @@ def load_targets(scores_path: str | os.PathLike, data_dir: str | os.PathLike
 
 def evaluate_toxicity(scores_path: str | os.PathLike, data_dir: str | os.PathLike, *,
                       ap_classes: Sequence[str] = AP_CLASSES, num_bootstrap: int = 1000, seed: int = 0,
-                      alpha: float = 5.0, set_name: str | None = None) -> dict:
+                      alpha: float = 5.0, set_name: str | None = None, detection_class: str | None = None,
+                      threshold: float | None = None, threshold_source: str | None = None) -> dict:
     """Per-class AP, mAP over ``ap_classes``, their ``100 - alpha`` % bootstrap CIs, overall and per language.
 
-    Returns a JSON-serialisable dict (NaN written as ``None``); see the module docstring.
+    With ``detection_class``, also the binary detection metrics of that class under ``detection``
+    (:mod:`voxrecipes.metrics.detection`: AUC, AP, precision/recall/F1 at ``threshold``, tuned on
+    this set when None). Returns a JSON-serialisable dict (NaN written as ``None``); see the module
+    docstring.
     """
     if num_bootstrap < 1:
         raise ConfigError(f"--num_bootstrap must be at least 1, got {num_bootstrap}")
@@ -263,6 +267,8 @@ def evaluate_toxicity(scores_path: str | os.PathLike, data_dir: str | os.PathLik
         **overall,
         "languages": languages,
         "per_language": per_language,
+        **_detection(detection_class, classes, targets, scores, [utt2lang[u] for u in utts] if utt2lang else None,
+                     threshold, threshold_source, kwargs, scores_path),
         "ci_level": 1.0 - alpha / 100.0,
         "num_bootstrap": int(num_bootstrap),
         "seed": int(seed),
@@ -273,6 +279,23 @@ def evaluate_toxicity(scores_path: str | os.PathLike, data_dir: str | os.PathLik
                 "n/a" if ci is None else f"{_pct(ci[0])}, {_pct(ci[1])}", metrics["num_utts"],
                 " ".join(languages) or "none")
     return metrics
+
+
+def _detection(name: str | None, classes: list[str], targets: np.ndarray, scores: np.ndarray,
+               languages: list[str] | None, threshold: float | None, source: str | None, kwargs: dict,
+               scores_path: str | os.PathLike) -> dict:
+    """``{"detection": ...}`` for class ``name`` (nothing without one)."""
+    if name is None:
+        return {}
+    from voxrecipes.metrics.detection import evaluate_detection
+
+    if name not in classes:
+        raise ConfigError(f"--detection_class {name} is not a class of {scores_path} ({' '.join(classes)})")
+    k = classes.index(name)
+    if threshold is None and not targets[:, k].any():
+        raise DataError(scores_path, None, f"cannot tune a threshold for {name}: no utterance of the set has it")
+    return {"detection": evaluate_detection(targets[:, k], scores[:, k], languages, name=name, threshold=threshold,
+                                            threshold_source=source, **kwargs)}
 
 
 def write_metrics(metrics: dict, out_dir: str | os.PathLike) -> Path:
@@ -479,6 +502,10 @@ def render_toxicity_results(title: str, systems: Sequence[System], label_columns
     lines += ["", f"## Test-set counts ({baseline.label(label_columns)})", "",
               "Utterances (N) and positives per class.", ""]
     lines += render_counts_table(m, m["classes"], order_languages(m.get("per_language", {})))
+    if "detection" in m:
+        from voxrecipes.metrics.detection import render_detection
+
+        lines += render_detection(systems, label_columns, baseline, level)
     if plot_link:
         lines += ["", "## Figure", "", f"![AP per language with {level}% CIs]({plot_link})"]
     lines += ["", "## Against the baseline", ""]

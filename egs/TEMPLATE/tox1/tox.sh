@@ -47,6 +47,7 @@ chunk_seconds=15      # Evaluation chunk length.
 stride_seconds=15     # Evaluation chunk stride.
 score_batch_size=16   # Chunks per forward pass when scoring (across clips).
 checkpoint=valid.mAP.best.pth  # Checkpoint scored (best validation mAP).
+detection_class=""    # With a class (e.g. Toxic): also AUC and P/R/F1 at a threshold tuned on the valid set (MuTox).
 num_bootstrap=1000    # Bootstrap resamples for the 95% confidence intervals.
 eval_seed=0           # Seed of the bootstrap.
 results_columns="Loss;alpha"   # Label columns of the results table (Loss, alpha, Layer, tau).
@@ -93,6 +94,7 @@ Options:
     --stride_seconds   # Evaluation chunk stride (default="${stride_seconds}").
     --score_batch_size # Chunks per batch when scoring (default="${score_batch_size}").
     --checkpoint       # Checkpoint to score (default="${checkpoint}").
+    --detection_class  # Binary detection metrics of this class, threshold from the valid set (default="${detection_class}").
     --num_bootstrap    # Bootstrap resamples (default="${num_bootstrap}").
     --eval_seed        # Seed of the bootstrap (default="${eval_seed}").
     --results_columns  # Label columns of the results table (default="${results_columns}").
@@ -111,7 +113,7 @@ Stages:
     4: transcript embeddings of the training set (text encoder, once)
     5: training of every system (ESPnet trainer; best epoch by validation mAP)
     6: scoring: ${chunk_seconds} s chunks, ${stride_seconds} s stride, max over chunks
-    7: evaluation: per-class AP, mAP, 95% bootstrap CIs, per language
+    7: evaluation: per-class AP, mAP, 95% bootstrap CIs, per language (with --detection_class: AUC, P/R/F1)
     8: ${results_file}: the paper's Table 2 layout, per-language table, Figure 2 style plot
     9: export of every system as a Hugging Face WhisperForAudioClassification (safetensors)
 EOF_HELP
@@ -261,12 +263,17 @@ fi
 if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
     log "Stage 7: Evaluation of ${eval_sets}"
     for system in $(system_names); do
-        for dset in ${eval_sets}; do
+        for dset in ${eval_sets}; do   # the valid set first: its tuned detection threshold serves the others
             _ddir=${expdir}/train_${system}/decode_${dset}
+            _det=""
+            if [ -n "${detection_class}" ]; then
+                _det="--detection_class ${detection_class}"
+                [ "${dset}" != "${valid_set}" ] && _det+=" --threshold_from ${expdir}/train_${system}/decode_${valid_set}/eval"
+            fi
             # shellcheck disable=SC2086
             ${python} -m voxrecipes.bin.evaluate_toxicity \
                 --scores "${_ddir}/scores.txt" --data "data/${dset}" --ap_classes ${ap_classes} \
-                --num_bootstrap "${num_bootstrap}" --seed "${eval_seed}" --set_name "${dset}" \
+                --num_bootstrap "${num_bootstrap}" --seed "${eval_seed}" --set_name "${dset}" ${_det} \
                 --out_dir "${_ddir}/eval" > "${_ddir}/evaluate.log" 2>&1 \
                 || { cat "${_ddir}/evaluate.log" >&2; exit 1; }
         done

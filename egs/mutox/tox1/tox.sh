@@ -1,0 +1,1 @@
+../../TEMPLATE/tox1/tox.sh
