@@ -38,7 +38,7 @@ def test_numpy_reload_equals_fitted_model(tmp_path):
     """Save/load reproduces the fitted model; the fit itself is checked against sklearn in test_lda_lr_fit.py."""
     x, y = gaussian_problem(IMBALANCED)
     model = fit_lda_lr(x, y, lda_dim=15, classes=["S", "H", "A", "N"])
-    assert model.lda_scalings.shape[1] == 3  # min(15, K-1)
+    assert model.lda_scalings.shape[1] == 15  # kaldi: every requested dimension (K-1 = 3 discriminant)
     model.save(tmp_path / "m")
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["classes.json", "model.npz"]
     np.load(tmp_path / "m" / "model.npz", allow_pickle=False)  # no pickled objects inside
