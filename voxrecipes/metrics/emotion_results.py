@@ -45,9 +45,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from voxrecipes.data.datadir import ATTRIBUTES
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
+from voxrecipes.labels import ATTRIBUTES
 from voxrecipes.metrics.results import Entry, environment, header_lines, load_metrics, relative_link
 
 logger = logging.getLogger(__name__)
