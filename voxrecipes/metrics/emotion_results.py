@@ -142,11 +142,12 @@ def load_weights(path: str | os.PathLike) -> dict:
     return report
 
 
-def _load_entries(specs: Sequence[str], option: str, required: Sequence[str], writer: str) -> list[Entry]:
+def _load_entries(items: Sequence[tuple[str, str, Path, str]], option: str, required: Sequence[str],
+                  writer: str) -> list[Entry]:
+    """Read the metrics of each ``(name, set, metrics.json, what gave it)``; ``what`` goes into the errors."""
     entries: list[Entry] = []
     seen: dict[tuple[str, str], str] = {}
-    for spec in specs:
-        name, set_name, path = parse_spec(spec, option)
+    for name, set_name, path, spec in items:
         if (name, set_name) in seen:
             raise ConfigError(f"{option} '{spec}': system '{name}' on set '{set_name}' was already given "
                               f"('{seen[(name, set_name)]}')")
@@ -561,13 +562,13 @@ def _check_pairs(pairs: Sequence[tuple[str, str]], category: Sequence[Entry], pr
                                   f"--prior_set {prior_set}")
 
 
-def _resolve_fusion_checks(specs: Sequence[str], category: Sequence[Entry],
+def _resolve_fusion_checks(checks: Sequence[tuple[str, list[str]]], category: Sequence[Entry],
                            attributes: Sequence[Entry]) -> list[tuple[str, str, list[str]]]:
-    """``(kind, fused, singles)`` per spec: the table (category or attributes) that holds all its names."""
+    """``(kind, fused, singles)`` per ``(fused, singles)``: the table (category or attributes) holding all its names."""
     tables = {kind: _systems(entries) for kind, entries in (("category", category), ("attributes", attributes))}
     resolved = []
-    for spec in specs:
-        fused, singles = parse_fusion_check(spec)
+    for fused, singles in checks:
+        spec = f"{fused}={','.join(singles)}"
         kinds = [k for k, names in tables.items() if fused in names]
         if not kinds:
             raise ConfigError(f"--fusion_check {spec}: '{fused}' is neither a --category system "
@@ -586,11 +587,11 @@ def _resolve_fusion_checks(specs: Sequence[str], category: Sequence[Entry],
     return resolved
 
 
-def _resolve_modality_checks(specs: Sequence[str], attributes: Sequence[Entry]) -> list[tuple[str, str]]:
+def _resolve_modality_checks(checks: Sequence[tuple[str, str]], attributes: Sequence[Entry]) -> list[tuple[str, str]]:
     systems = _systems(attributes)
     pairs = []
-    for spec in specs:
-        text, speech = parse_modality_check(spec)
+    for text, speech in checks:
+        spec = f"{text}={speech}"
         for name in (text, speech):
             if name not in systems:
                 raise ConfigError(f"--modality_check {spec}: '{name}' is not an --attributes system "
@@ -599,12 +600,12 @@ def _resolve_modality_checks(specs: Sequence[str], attributes: Sequence[Entry]) 
     return pairs
 
 
-def _load_fusion_weights(specs: Sequence[str], category: Sequence[Entry],
+def _load_fusion_weights(named: Sequence[tuple[str, Path]], category: Sequence[Entry],
                          attributes: Sequence[Entry]) -> list[tuple[str, str, dict, Path]]:
     tables = {"category": _systems(category), "attributes": _systems(attributes)}
     items, seen = [], set()
-    for spec in specs:
-        name, path = parse_weights_spec(spec)
+    for name, path in named:
+        spec = f"{name}={path}"
         if name in seen:
             raise ConfigError(f"--fusion_weights {spec}: weights for '{name}' were already given")
         seen.add(name)
@@ -679,9 +680,36 @@ def make_emotion_results(title: str, out: str | os.PathLike, *, category: Sequen
     """
     if not category and not attributes:
         raise ConfigError("give at least one --category or --attributes NAME=SET=path/to/metrics.json")
+    return build_emotion_results(
+        title, out,
+        category=[(*parse_spec(spec, "--category"), spec) for spec in category],
+        attributes=[(*parse_spec(spec, "--attributes"), spec) for spec in attributes],
+        prior_pairs=[parse_prior_pair(p) for p in prior_pairs], prior_set=prior_set, sets=sets,
+        fusion_checks=[parse_fusion_check(c) for c in fusion_checks],
+        modality_checks=[parse_modality_check(c) for c in modality_checks],
+        fusion_weights=[parse_weights_spec(w) for w in fusion_weights], check_sets=check_sets, wers=wers, env=env)
+
+
+def build_emotion_results(title: str, out: str | os.PathLike, *,
+                          category: Sequence[tuple[str, str, Path, str]] = (),
+                          attributes: Sequence[tuple[str, str, Path, str]] = (),
+                          prior_pairs: Sequence[tuple[str, str]] = (), prior_set: str = DEFAULT_PRIOR_SET,
+                          sets: Sequence[str] | None = None, fusion_checks: Sequence[tuple[str, list[str]]] = (),
+                          modality_checks: Sequence[tuple[str, str]] = (),
+                          fusion_weights: Sequence[tuple[str, Path]] = (),
+                          check_sets: Sequence[str] = DEFAULT_CHECK_SETS, wers: Sequence[str] = (),
+                          env: dict[str, str] | None = None) -> str:
+    """RESULTS.md from parsed inputs: ``(name, set, metrics.json, source)`` entries, name pairs and checks.
+
+    The common core of :func:`make_emotion_results` (command-line specs) and
+    :func:`voxrecipes.metrics.emotion_registry.results_from_registry` (the system registry).
+    Everything is read and checked before anything is written.
+    """
+    if not category and not attributes:
+        raise ConfigError("no categorical or attribute system to report")
     cat = _load_entries(category, "--category", CATEGORY_KEYS, "evaluate_classification")
     att = _load_entries(attributes, "--attributes", ATTRIBUTE_KEYS, "evaluate_attributes")
-    pairs = [parse_prior_pair(p) for p in prior_pairs]
+    pairs = list(prior_pairs)
     _check_pairs(pairs, cat, prior_set)
     columns = _column_sets(sets, [("--category", cat), ("--attributes", att)])
     checks = _resolve_fusion_checks(fusion_checks, cat, att)
