@@ -7,11 +7,11 @@ by :func:`voxrecipes.metrics.attributes.evaluate_attributes`. The page holds:
 * an environment header (:func:`voxrecipes.metrics.results.environment`);
 * Table 3 layout: one row per categorical system (in the order given), one column per
   evaluation set, cells ``macro-F1 [95% CI]``, ``-`` where a system was not evaluated
-  on a set; then per set a per-class F1 table, and a table of links to the
-  confusion-matrix plots (paths relative to RESULTS.md);
+  on a set; then per set a per-class F1 table, and the confusion matrix of the last row
+  (the recipe's fused system) on the prior set;
 * Table 2 layout: one row per attribute system, for each set the columns Valence,
   Arousal, Dominance and Average (CCC); a second table gives each CCC with its 95% CI,
-  N and the count of predictions outside the 1-7 scale; links to the scatter plots;
+  N and the count of predictions outside the 1-7 scale; the last row's scatter plots;
 * prior correction: for each pair (system without prior, system with the balanced
   prior) the two macro-F1s on one set (default ``dev_bal``) and whether the prior
   raised macro-F1, decided on the unrounded values (equal counts as "did not raise");
@@ -30,6 +30,11 @@ by :func:`voxrecipes.metrics.attributes.evaluate_attributes`. The page holds:
   substitutions, deletions, insertions, reference words, utterances, empty hypotheses
   and the ASR model and backend, plus the text normalisation the files record.
 
+RESULTS.md links only to files next to it (the committed results): the two plots are copied
+beside it as ``RESULTS_confusion_<set>.png`` and ``RESULTS_scatter_<set>.png``; the other
+files it names (every system's plots, weights.json, wer.json) stay under the experiment
+directory and appear as plain paths.
+
 Every verdict compares the unrounded values and is strict (equal is "does not beat" /
 "does not lead"); a check set without the needed metrics reads "not evaluated".
 
@@ -43,6 +48,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from voxrecipes.errors import ConfigError, DataError
@@ -246,29 +252,54 @@ def _resamples_note(entries: Sequence[Entry]) -> str:
     return f" ({'/'.join(str(c) for c in counts)} resamples)"
 
 
-def _link(entry: Entry, key: str, default: str, out_dir: str | os.PathLike) -> str | None:
-    png = entry.path.parent / entry.metrics.get(key, default)
-    return relative_link(png, out_dir) if png.is_file() else None
+#: Per table: the metrics key naming its plot, the plot's default file name, and what it shows.
+PLOTS = {"category": ("confusion_png", "confusion.png", "confusion"),
+         "attributes": ("scatter_png", "scatter.png", "scatter")}
 
 
-def _links_table(entries: Sequence[Entry], ids: dict[str, str], columns: Sequence[str], key: str, default: str,
-                 label: str, out_dir: str | os.PathLike) -> list[str]:
-    """ID | System | one link per set (``-`` without a plot); empty when no plot exists."""
-    by_key = {(e.system, e.set): e for e in entries}
-    rows, any_link = [], False
-    for name in _systems(entries):
-        cells = [ids[name], name]
-        for s in columns:
-            e = by_key.get((name, s))
-            link = None if e is None else _link(e, key, default, out_dir)
-            any_link |= link is not None
-            cells.append("-" if link is None else f"[{label}]({link})")
-        rows.append(_row(cells))
-    return _header(["ID", "System", *columns]) + rows if any_link else []
+@dataclass
+class Figure:
+    """A plot copied next to RESULTS.md (which links only to files beside it)."""
+
+    entry: Entry  # the system and set it shows
+    source: Path  # the plot the evaluation stage wrote under exp/
+    name: str  # its file name next to RESULTS.md: RESULTS_<confusion|scatter>_<set>.png
 
 
-def render_category_tables(entries: Sequence[Entry], columns: Sequence[str], out_dir: str | os.PathLike) -> list[str]:
-    """Table 3 layout, per-class F1 per set and the confusion-matrix links."""
+def pick_figure(entries: Sequence[Entry], kind: str, figure_set: str, columns: Sequence[str]) -> Figure | None:
+    """The plot of the table's last row (the recipe's fused system) on ``figure_set``, or on the first set.
+
+    Rows without a plot on that set are passed over; None when no row has one.
+    """
+    key, default, label = PLOTS[kind]
+    in_table = [s for s in columns if any(e.set == s for e in entries)]
+    if not in_table:
+        return None
+    set_name = figure_set if figure_set in in_table else in_table[0]
+    for e in reversed(entries):
+        png = e.path.parent / e.metrics.get(key, default)
+        if e.set == set_name and png.is_file():
+            return Figure(e, png, f"RESULTS_{label}_{set_name}.png")
+    return None
+
+
+def _figure_lines(figure: Figure | None, ids: dict[str, str], kind: str, out_dir: str | os.PathLike) -> list[str]:
+    """The copied plot, with what it shows and where the other plots are (under exp/, not committed)."""
+    if figure is None:
+        return []
+    label = PLOTS[kind][2]
+    title = {"confusion": "Confusion matrix", "scatter": "Scatter plots"}[label]
+    e = figure.entry
+    return ["", f"### {title}", "",
+            f"![{label} of {ids[e.system]} {e.system} on {e.set}]({figure.name})", "",
+            f"{ids[e.system]} {e.system} on {e.set}. The evaluation stage writes this plot for every system and "
+            f"set next to its metrics.json under the experiment directory (here "
+            f"`{relative_link(figure.source, out_dir)}`); those files are not committed."]
+
+
+def render_category_tables(entries: Sequence[Entry], columns: Sequence[str], out_dir: str | os.PathLike,
+                           figure: Figure | None = None) -> list[str]:
+    """Table 3 layout, per-class F1 per set and the confusion matrix of ``figure``."""
     systems = _systems(entries)
     ids = _ids(entries)
     by_key = _by_key(entries)
@@ -291,10 +322,7 @@ def render_category_tables(entries: Sequence[Entry], columns: Sequence[str], out
             per_class = e.metrics["per_class_f1"]
             cells = [_f1(per_class[c]) if per_class.get(c) is not None else "-" for c in classes]
             lines.append(_row([ids[e.system], e.system, *cells, str(e.metrics.get("num_utts", "-"))]))
-    links = _links_table(entries, ids, columns, "confusion_png", "confusion.png", "confusion", out_dir)
-    if links:
-        lines += ["", "### Confusion matrices", ""] + links
-    return lines
+    return lines + _figure_lines(figure, ids, "category", out_dir)
 
 
 def prior_verdict(without: float, with_prior: float) -> str:
@@ -316,9 +344,9 @@ def render_prior_lines(entries: Sequence[Entry], pairs: Sequence[tuple[str, str]
     return lines
 
 
-def render_attribute_tables(entries: Sequence[Entry], columns: Sequence[str],
-                            out_dir: str | os.PathLike) -> list[str]:
-    """Table 2 layout (CCC points), the CCC [95% CI] table and the scatter-plot links."""
+def render_attribute_tables(entries: Sequence[Entry], columns: Sequence[str], out_dir: str | os.PathLike,
+                            figure: Figure | None = None) -> list[str]:
+    """Table 2 layout (CCC points), the CCC [95% CI] table and the scatter plots of ``figure``."""
     systems = _systems(entries)
     ids = _ids(entries)
     by_key = _by_key(entries)
@@ -351,10 +379,7 @@ def render_attribute_tables(entries: Sequence[Entry], columns: Sequence[str],
             cells.append(_with_ci(_ccc, m["ccc_mean"], m["ccc_mean_ci"]))
             lines.append(_row([ids[name], name, s, str(m.get("num_utts", "-")), *cells,
                                str(m.get("num_predictions_outside_scale", "-"))]))
-    links = _links_table(entries, ids, columns, "scatter_png", "scatter.png", "scatter", out_dir)
-    if links:
-        lines += ["", "### Scatter plots", ""] + links
-    return lines
+    return lines + _figure_lines(figure, ids, "attributes", out_dir)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -474,7 +499,7 @@ def render_fusion_weights(items: Sequence[tuple[str, str, dict, Path]], ids: dic
     for name, kind, report, path in items:
         systems = [str(n) for n in report["systems"]]
         tuned_on = f"{report['num_tune']} utterances of {report['tune_labels']}"
-        link = relative_link(path, out_dir)
+        where = relative_link(path, out_dir)
         lines += ["", f"### {KIND_TITLES[kind]}: {ids[kind][name]} {name}", ""]
         if report["method"] == "logreg":
             kind_of = "log posteriors" if report["features"] == "log" else "posteriors"
@@ -509,7 +534,7 @@ def render_fusion_weights(items: Sequence[tuple[str, str, dict, Path]], ids: dic
                     cells.append(_ccc(fused[d]) if d in fused else "-")
                 lines.append(_row(cells))
             lines.append("")
-        lines.append(f"- file: [weights.json]({link})")
+        lines.append(f"- file: `{where}`")
     return lines
 
 
@@ -520,20 +545,22 @@ def render_emotion_results(title: str, category: Sequence[Entry], attributes: Se
                            modality_checks: Sequence[tuple[str, str]] = (),
                            fusion_weights: Sequence[tuple[str, str, dict, Path]] = (),
                            check_sets: Sequence[str] = DEFAULT_CHECK_SETS,
-                           wers: Sequence[tuple[str, dict, Path]] = ()) -> str:
-    """The whole RESULTS.md text; links are relative to ``out_dir``.
+                           wers: Sequence[tuple[str, dict, Path]] = (),
+                           figures: dict[str, Figure | None] | None = None) -> str:
+    """The whole RESULTS.md text; paths are relative to ``out_dir``, links only to the ``figures`` beside it.
 
     ``fusion_checks`` are resolved ``(kind, fused, singles)`` triples (kind: ``category`` or
     ``attributes``), ``fusion_weights`` ``(name, kind, weights.json report, path)``, ``wers``
     ``(set, wer.json report, path)``.
     """
     lines = header_lines(title, env)
+    figures = figures or {}
     if category:
-        lines += [""] + render_category_tables(category, columns, out_dir)
+        lines += [""] + render_category_tables(category, columns, out_dir, figures.get("category"))
     if prior_pairs:
         lines += [""] + render_prior_lines(category, prior_pairs, prior_set)
     if attributes:
-        lines += [""] + render_attribute_tables(attributes, columns, out_dir)
+        lines += [""] + render_attribute_tables(attributes, columns, out_dir, figures.get("attributes"))
     tables = {"category": category, "attributes": attributes}
     if fusion_checks:
         lines += [""] + render_fusion_checks(fusion_checks, tables, check_sets)
@@ -650,7 +677,7 @@ def render_wer_table(items: Sequence[tuple[str, dict, Path]], out_dir: str | os.
         model = f"{report.get('model', '?')} ({report.get('backend', '?')})"
         lines.append(_row([set_name, f"{100 * report['wer']:.2f}", *(str(int(report[k])) for k in (
             "substitutions", "deletions", "insertions", "ref_words", "utts", "empty_hypotheses")), model,
-            f"[wer.json]({relative_link(path, out_dir)})"]))
+            f"`{relative_link(path, out_dir)}`"]))
     normalizations = sorted({str(report["normalization"]) for _, report, _ in items})
     lines += ["", f"Text normalisation before scoring: {'; '.join(normalizations)}."]
     return lines
@@ -718,10 +745,16 @@ def build_emotion_results(title: str, out: str | os.PathLike, *,
     weights = _load_fusion_weights(fusion_weights, cat, att)
     wer_items = _load_wers(wers)
     out = Path(out)
+    figures = {"category": pick_figure(cat, "category", prior_set, columns),
+               "attributes": pick_figure(att, "attributes", prior_set, columns)}
     text = render_emotion_results(title, cat, att, pairs, prior_set, columns,
                                   env if env is not None else environment(), out.parent,
                                   fusion_checks=checks, modality_checks=modality, fusion_weights=weights,
-                                  check_sets=check_set_names, wers=wer_items)
+                                  check_sets=check_set_names, wers=wer_items, figures=figures)
+    for figure in figures.values():
+        if figure is not None:
+            with atomic_write(out.parent / figure.name, mode="wb") as handle:
+                handle.write(figure.source.read_bytes())
     with atomic_write(out) as handle:
         handle.write(text)
     return text
