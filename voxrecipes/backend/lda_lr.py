@@ -37,7 +37,7 @@ import numpy as np
 
 from voxrecipes.backend.prior import bias_shift, empirical_prior
 from voxrecipes.backend.threads import DEFAULT_BLAS_THREADS, SMALL_MATRIX_THREADS, blas_threads
-from voxrecipes.errors import DataError
+from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -293,6 +293,8 @@ def train_backend(embedding_scp: str | os.PathLike, labels_path: str | os.PathLi
     """
     from voxrecipes.backend.training_data import labelled_embeddings
 
+    if lda_kind not in LDA_KINDS:  # a --config value is not checked against argparse's choices
+        raise ConfigError(f"lda_kind must be one of {', '.join(LDA_KINDS)}, not {lda_kind!r}")
     use, train_x, train_y, excluded = labelled_embeddings(embedding_scp, labels_path, exclude)
     check_class_counts(use, train_y, labels_path, min_class_count)
     try:
