@@ -38,7 +38,7 @@ def test_numpy_reload_equals_fitted_model(tmp_path):
     """Save/load reproduces the fitted model; the fit itself is checked against sklearn in test_lda_lr_fit.py."""
     x, y = gaussian_problem(IMBALANCED)
     model = fit_lda_lr(x, y, lda_dim=15, classes=["S", "H", "A", "N"])
-    assert model.lda_scalings.shape[1] == 3  # min(15, K-1)
+    assert model.lda_scalings.shape[1] == 15  # kaldi: every requested dimension (K-1 = 3 discriminant)
     model.save(tmp_path / "m")
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["classes.json", "model.npz"]
     np.load(tmp_path / "m" / "model.npz", allow_pickle=False)  # no pickled objects inside
@@ -148,3 +148,27 @@ def test_rare_class_is_refused_naming_it_and_its_line(tmp_path, capsys):
     with pytest.raises(DataError, match=r"'S' has 19 training utterances"):
         train_backend(tmp_path / "emb.scp", tmp_path / "utt2category", tmp_path / "d", exclude=["Sad"],
                       min_class_count=20)
+
+
+def test_cli_config_lda_kind(tmp_path, capsys):
+    """conf/lda_lr.yaml's lda_kind reaches the fit; a bad value is a config error, not a label-file error."""
+    from voxrecipes.bin import train_lda_lr
+    from voxrecipes.cli import run
+
+    x, y = gaussian_problem({"A": 40, "H": 30, "N": 20})
+    utts = [f"u{i:03d}" for i in range(len(y))]
+    write_ark_scp(tmp_path / "emb", zip(utts, x.astype(np.float32)))
+    write_table(tmp_path / "utt2category", dict(zip(utts, y)))
+    base = ["--embedding_scp", str(tmp_path / "emb.scp"), "--labels", str(tmp_path / "utt2category")]
+    for kind, dims in (("sklearn", 2), ("kaldi", 15)):
+        (tmp_path / f"{kind}.yaml").write_text(f"lda_dim: 15\nlda_kind: {kind}\n")
+        run(train_lda_lr.main, train_lda_lr.get_parser(),
+            [*base, "--config", str(tmp_path / f"{kind}.yaml"), "--out_dir", str(tmp_path / kind)])
+        meta = json.loads((tmp_path / kind / "classes.json").read_text())
+        assert (meta["lda_kind"], meta["lda_dim"]) == (kind, dims)
+    (tmp_path / "bad.yaml").write_text("lda_kind: svd\n")
+    with pytest.raises(SystemExit):
+        run(train_lda_lr.main, train_lda_lr.get_parser(),
+            [*base, "--config", str(tmp_path / "bad.yaml"), "--out_dir", str(tmp_path / "bad")])
+    assert "lda_kind must be one of kaldi, sklearn, not 'svd'" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

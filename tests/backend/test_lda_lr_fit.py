@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from voxrecipes.backend.lda_lr import fit_lda_lr
-from voxrecipes.backend.lda_scatter import class_scatter, lda_from_scatter
+from voxrecipes.backend.lda_scatter import class_scatter, kaldi_lda_from_scatter, lda_from_scatter
 
 PROBABILITY_TOLERANCE = 1e-3
 
@@ -47,7 +47,7 @@ def sklearn_direct(x, labels, n_components, tol=1e-4):
                                                     ((200, 200, 150), True)])
 def test_projection_equals_sklearn_svd_lda_up_to_sign(counts, degenerate):
     x, labels = overlapping_classes(counts, dim=14, seed=0, degenerate=degenerate)
-    model = fit_lda_lr(x, labels)
+    model = fit_lda_lr(x, labels, lda_kind="sklearn")
     pipe = sklearn_direct(x, labels, n_components=len(counts) - 1)
     ours, theirs = model.project(x), pipe[:-1].transform(x)
     assert ours.shape == theirs.shape == (len(x), len(counts) - 1)
@@ -60,7 +60,7 @@ def test_projection_equals_sklearn_svd_lda_up_to_sign(counts, degenerate):
 def test_posteriors_reach_sklearns_optimum(counts):
     x, labels = overlapping_classes(counts, dim=14, seed=1)
     x_test, _ = overlapping_classes(counts, dim=14, seed=2)
-    model = fit_lda_lr(x, labels, classes=sorted(set(labels))[::-1])
+    model = fit_lda_lr(x, labels, classes=sorted(set(labels))[::-1], lda_kind="sklearn")
     order = [sorted(set(labels)).index(c) for c in model.classes]
     tight = sklearn_direct(x, labels, len(counts) - 1, tol=1e-10).predict_proba(x_test)[:, order]
     default = sklearn_direct(x, labels, len(counts) - 1).predict_proba(x_test)[:, order]
@@ -97,3 +97,77 @@ def test_bad_input():
     same = np.repeat(x[:1], len(x), axis=0)
     with pytest.raises(ValueError, match="within-class scatter is zero"):
         lda_from_scatter(class_scatter(same - same.mean(axis=0), np.arange(len(x)) % 2, 2), 1)
+
+
+@pytest.mark.parametrize(("counts", "degenerate"), [((400, 250, 120, 60, 300, 90, 150, 200), False),
+                                                    ((200, 200, 150), True)])
+def test_kaldi_lda_first_k_minus_1_directions_span_sklearns(counts, degenerate):
+    """Kaldi-style LDA to 15 dims: 15 outputs, the first K-1 are sklearn's LDA (up to sign), the rest carry no class."""
+    x, labels = overlapping_classes(counts, dim=20, seed=4, degenerate=degenerate)
+    k = len(counts)
+    model = fit_lda_lr(x, labels, lda_dim=15, lda_kind="kaldi")
+    ours = model.project(x)
+    assert ours.shape == (len(x), 15)
+    theirs = sklearn_direct(x, labels, n_components=k - 1)[:-1].transform(x)
+    # same subspace: the least-squares fit of sklearn's projection from our first K-1 columns is exact
+    coef, *_ = np.linalg.lstsq(ours[:, :k - 1], theirs, rcond=None)
+    np.testing.assert_allclose(ours[:, :k - 1] @ coef, theirs, atol=1e-8 * np.abs(theirs).max())
+    # distinct eigenvalues: each direction equals sklearn's up to sign
+    signs = np.sign((ours[:, :k - 1] * theirs).sum(axis=0))
+    np.testing.assert_allclose(ours[:, :k - 1] * signs, theirs, atol=1e-8 * np.abs(theirs).max())
+    # within-class covariance I over all 15; class means differ only in the first K-1
+    index = np.unique(labels, return_inverse=True)[1]
+    means = np.stack([ours[index == c].mean(axis=0) for c in range(k)])
+    within = sum(((ours[index == c] - means[c]).T @ (ours[index == c] - means[c])) for c in range(k)) / len(x)
+    np.testing.assert_allclose(within, np.eye(15), atol=1e-8)
+    assert np.abs(means[:, k - 1:]).max() < 1e-8
+    assert np.abs(means[:, :k - 1]).max() > 0.1
+    between = np.asarray(model.meta["lda_between_variance"])
+    assert between.shape == (15,) and model.meta["lda_discriminant_dims"] == k - 1
+    assert np.all(between[:k - 1] > 1e-3) and np.all(np.abs(between[k - 1:]) < 1e-10)
+    assert model.meta["lda_dim"] == 15 and model.meta["lda_kind"] == "kaldi"
+
+
+def test_kaldi_lda_against_scipy_generalized_eigenproblem():
+    """Full-rank within-class scatter: the directions are scipy's eigh(B, W) top eigenvectors, W-normalised."""
+    from scipy.linalg import eigh
+
+    x, labels = overlapping_classes((300, 200, 250, 150), dim=6, seed=5)
+    names, index = np.unique(labels, return_inverse=True)
+    centred = x - x.mean(axis=0)
+    lda = kaldi_lda_from_scatter(class_scatter(centred, index, len(names)), 5)
+    n = len(x)
+    means = np.stack([centred[index == c].mean(axis=0) for c in range(len(names))])
+    counts = np.bincount(index)
+    within = sum((centred[index == c] - means[c]).T @ (centred[index == c] - means[c]) for c in range(len(names))) / n
+    between = (means.T * counts) @ means / (len(names) - 1)
+    evals, evecs = eigh(between, within)
+    ref = evecs[:, ::-1][:, :5]
+    np.testing.assert_allclose(lda.between[:3], evals[::-1][:3], rtol=1e-8)
+    signs = np.sign((lda.scalings[:, :3] * ref[:, :3]).sum(axis=0))
+    np.testing.assert_allclose(lda.scalings[:, :3] * signs, ref[:, :3], rtol=1e-6, atol=1e-10)
+    assert lda.discriminant == 3 and lda.scalings.shape == (6, 5)
+    # the two extra directions lie in B's null space: W-orthonormal, B-null
+    extra = lda.scalings[:, 3:]
+    np.testing.assert_allclose(extra.T @ within @ extra, np.eye(2), atol=1e-10)
+    assert np.abs(extra.T @ between @ extra).max() < 1e-10
+
+
+def test_lda_dims_log_line(caplog):
+    x, labels = overlapping_classes((100, 120, 80), dim=10, seed=6)
+    with caplog.at_level("INFO", logger="voxrecipes.backend.lda_lr"):
+        fit_lda_lr(x, labels, lda_dim=15, lda_kind="kaldi")
+        fit_lda_lr(x, labels, lda_dim=15, lda_kind="sklearn")
+        fit_lda_lr(x, labels, lda_dim=1, lda_kind="sklearn")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("LDA")]
+    assert lines == [
+        "LDA (kaldi): kept 10 of the 15 dimensions asked for: 2 with between-class variance (the K-1 = 2 "
+        "discriminant directions), 8 more with ~0 between-class variance, as Kaldi's ivector-compute-lda keeps; "
+        "capped at the rank of the within-class scatter, 10",
+        "LDA (sklearn): kept 2 of the 15 dimensions asked for: lda_kind sklearn keeps at most K-1 = 2 for 3 classes",
+        "LDA (sklearn): kept 1 of the 1 dimensions asked for: as requested",
+    ]
+    with pytest.raises(ValueError, match="lda_kind must be one of kaldi, sklearn, not 'plda'"):
+        fit_lda_lr(x, labels, lda_kind="plda")
+    with pytest.raises(ValueError, match="lda_dim must be at least 1"):
+        fit_lda_lr(x, labels, lda_dim=0)

@@ -65,16 +65,19 @@ def test_category_table3_layout_exact(tmp_path):
         "| #1 | w2v | 0.500 | 0.250 | - | 120 |\n| #2 | w2v_prior | 0.400 | - | 0.100 | 120 |\n\n"
         "#### test1\n\n| ID | System | A | H | Utts |\n|---|---|---|---|---|\n"
         "| #2 | w2v_prior | 0.500 | 0.250 | 120 |\n\n"
-        "### Confusion matrices\n\n| ID | System | dev_filt | dev_bal | test1 |\n|---|---|---|---|---|\n"
-        "| #1 | w2v | [confusion](exp/w2v/dev_filt/confusion.png) | - | - |\n"
-        "| #2 | w2v_prior | - | [confusion](exp/w2v_prior/dev_bal/confusion.png) | "
-        "[confusion](exp/w2v_prior/test1/confusion.png) |\n\n"
+        "### Confusion matrix\n\n![confusion of #2 w2v_prior on dev_bal](RESULTS_confusion_dev_bal.png)\n\n"
+        "#2 w2v_prior on dev_bal. The evaluation stage writes this plot for every system and set next to its "
+        "metrics.json under the experiment directory (here `exp/w2v_prior/dev_bal/confusion.png`); those files "
+        "are not committed.\n\n"
         "## Prior correction (dev_bal)\n\n"
         "Macro-F1 on dev_bal without and with the balanced (uniform) prior; the verdict compares the unrounded "
         "values.\n\n"
         "- #1 w2v -> #2 w2v_prior: macro-F1 0.169 -> 0.297 (+0.128): the balanced prior raised macro-F1\n")
     assert (tmp_path / "RESULTS.md").read_text() == text
     assert "Table 2" not in text
+    # RESULTS.md links only to files beside it: the plot it shows is copied there
+    assert (tmp_path / "RESULTS_confusion_dev_bal.png").read_bytes() == b"png"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["RESULTS.md", "RESULTS_confusion_dev_bal.png"]
 
 
 def test_attribute_table2_layout_rows(tmp_path):
@@ -93,7 +96,11 @@ def test_attribute_table2_layout_rows(tmp_path):
     assert lines[detail + 2] == ("| #1 | w2v_attr | dev_bal | 300 | 0.6063 [0.5563, 0.6563] | 0.5442 [0.4942, 0.5942] "
                                  "| 0.4430 [0.3930, 0.4930] | 0.5312 [0.5012, 0.5612] | 2 |")
     assert lines[detail + 4].startswith("| #2 | fusion | test1 | 300 | 0.6362 [0.5862, 0.6862] |")
-    assert "| #1 | w2v_attr | [scatter](../attr/w2v_attr/dev_bal/scatter.png) | - |" in lines
+    # the last row (fusion) has no plot: the scatter plots shown are w2v_attr's on dev_bal, copied beside RESULTS.md
+    assert "![scatter of #1 w2v_attr on dev_bal](RESULTS_scatter_dev_bal.png)" in lines
+    assert "(here `../attr/w2v_attr/dev_bal/scatter.png`)" in text
+    assert (tmp_path / "out" / "RESULTS_scatter_dev_bal.png").read_bytes() == b"png"
+    assert all("](" not in line or "](RESULTS_" in line for line in lines)
 
 
 @pytest.mark.parametrize("without, with_prior, verdict", [(0.169, 0.297, "raised"), (0.292, 0.273, "did not raise"),
@@ -310,12 +317,12 @@ def test_fusion_weights_section_exact(tmp_path):
         "(macro-F1)\n"
         "- weights: speech 0.55, text 0.45\n"
         "- tuning macro-F1: speech 0.297, text 0.311, fused 0.354\n"
-        "- file: [weights.json](fusion/fusion_interp/weights.json)\n\n"
+        "- file: `fusion/fusion_interp/weights.json`\n\n"
         "### Categories: #4 fusion_lr\n\n"
         "- multinomial logistic regression, C=1.0, features log posteriors of speech and text (concatenated), "
         "trained on 2400 utterances of data/dev_bal/utt2category\n"
         "- macro-F1 on its training data: speech 0.297, text 0.311, fused 0.381\n"
-        "- file: [weights.json](fusion/fusion_lr/weights.json)\n\n"
+        "- file: `fusion/fusion_lr/weights.json`\n\n"
         "### Attributes: #3 fusion_attr\n\n"
         "- interpolation of the attribute predictions, one weight vector per attribute, grid step 0.05, tuned on "
         "300 utterances of data/dev_bal/utt2attrs (CCC of each attribute)\n\n"
@@ -324,8 +331,8 @@ def test_fusion_weights_section_exact(tmp_path):
         "| Valence | 0.45 | 0.55 | 0.6295 | 0.5932 | 0.6771 |\n"
         "| Arousal | 1.00 | 0.00 | 0.5712 | 0.2634 | 0.5712 |\n"
         "| Dominance | 1.00 | 0.00 | 0.4772 | 0.2532 | 0.4772 |\n\n"
-        "- file: [weights.json](fusion/fusion_attr/weights.json)\n")
-    assert text.endswith("- file: [weights.json](fusion/fusion_attr/weights.json)\n")
+        "- file: `fusion/fusion_attr/weights.json`\n")
+    assert text.endswith("- file: `fusion/fusion_attr/weights.json`\n")
 
 
 def test_fusion_weights_from_fuse_posteriors(tmp_path):
@@ -380,7 +387,7 @@ def test_fusion_weights_from_fuse_posteriors(tmp_path):
     w, c = fa["weights"]["valence"], fa["tune_ccc"]
     assert (f"| Valence | {w['speech']:.2f} | {w['text']:.2f} | {c['systems']['speech']['valence']:.4f} | "
             f"{c['systems']['text']['valence']:.4f} | {c['fused']['valence']:.4f} |") in lines
-    assert "### Attributes: #3 fa" in lines and "- file: [weights.json](fa/weights.json)" in lines
+    assert "### Attributes: #3 fa" in lines and "- file: `fa/weights.json`" in lines
 
 
 @pytest.mark.parametrize("option, spec, match", [
@@ -489,7 +496,7 @@ def test_cli_fusion_options(tmp_path, capsys):
             "Verdict: beats every single system\n- test1: not evaluated (no metrics for #3 fus)\n") in out
     assert "- dev_bal: not evaluated (no metrics for #1 t, #2 s)\n- test1: valence CCC text 0.6000" in out
     assert ("- multinomial logistic regression, C=0.5, features posteriors of a and b (concatenated), trained on 3 "
-            "utterances of data/dev_bal/utt2category\n- file: [weights.json](w/weights.json)\n") in out
+            "utterances of data/dev_bal/utt2category\n- file: `w/weights.json`\n") in out
     run(main, get_parser(), [*args, "--fusion_check", "fus=a,b", "--check_sets", "test2"])
     out = capsys.readouterr().out
     assert "on test2: categorical systems" in out and "- test2: not evaluated (no metrics for #1 a, #2 b)\n" in out

@@ -46,9 +46,9 @@ def test_wer_table_exact(tmp_path):
         "| set | WER (%) | substitutions | deletions | insertions | reference words | utterances | empty hypotheses "
         "| ASR model (backend) | file |\n|---|---|---|---|---|---|---|---|---|---|\n"
         "| dev_bal | 25.00 | 1 | 0 | 0 | 4 | 2 | 0 | package:whisper_base (faster_whisper) "
-        "| [wer.json](dump/text/dev_bal/wer.json) |\n"
+        "| `dump/text/dev_bal/wer.json` |\n"
         "| train | 60.00 | 0 | 2 | 1 | 5 | 2 | 1 | package:whisper_base (faster_whisper) "
-        "| [wer.json](dump/text/train/wer.json) |\n\n"
+        "| `dump/text/train/wer.json` |\n\n"
         "Text normalisation before scoring: NFKC, lowercase, apostrophes removed, other punctuation (Unicode P*) "
         "replaced by a space, whitespace collapsed.\n")
     # without --wer there is no such section

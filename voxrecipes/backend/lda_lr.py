@@ -37,7 +37,7 @@ import numpy as np
 
 from voxrecipes.backend.prior import bias_shift, empirical_prior
 from voxrecipes.backend.threads import DEFAULT_BLAS_THREADS, SMALL_MATRIX_THREADS, blas_threads
-from voxrecipes.errors import DataError
+from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,10 @@ logger = logging.getLogger(__name__)
 #: a backend can learn, and without ``--classes`` it would silently become an output class;
 #: 3 still admits the rare classes of the smallest generated corpora.
 DEFAULT_MIN_CLASS_COUNT = 3
+#: LDA variants (``train_lda_lr --lda_kind``): 'kaldi' keeps every requested dimension
+#: (paper: LDA to 15 dimensions with 8 classes), 'sklearn' stops at K - 1.
+LDA_KINDS = ("kaldi", "sklearn")
+DEFAULT_LDA_KIND = "kaldi"
 MODEL_FILE = "model.npz"
 META_FILE = "classes.json"
 ARRAYS = ("scaler_mean", "scaler_scale", "lda_xbar", "lda_scalings", "lr_coef", "lr_intercept",
@@ -137,8 +141,15 @@ class LdaLrModel:
 
 
 def fit_lda_lr(x: np.ndarray, labels: Sequence[str], *, lda_dim: int = 15, C: float = 1.0, max_iter: int = 1000,
-               classes: Sequence[str] | None = None, threads: int | None = DEFAULT_BLAS_THREADS) -> LdaLrModel:
-    """Fit standardisation -> LDA(min(lda_dim, K-1)) -> LogisticRegression on (x, labels).
+               classes: Sequence[str] | None = None, threads: int | None = DEFAULT_BLAS_THREADS,
+               lda_kind: str = DEFAULT_LDA_KIND) -> LdaLrModel:
+    """Fit standardisation -> LDA(lda_dim) -> LogisticRegression on (x, labels).
+
+    ``lda_kind`` 'kaldi' keeps ``lda_dim`` directions, beyond K - 1 if asked, as Kaldi's
+    ``ivector-compute-lda`` (the extra ones have ~zero between-class variance; capped only by
+    the rank of the within-class scatter); 'sklearn' keeps min(lda_dim, K - 1), scikit-learn's
+    limit. The first K - 1 directions of both span the same subspace. The log says how
+    many were kept and why.
 
     ``classes`` fixes the output order (default: sorted class names); it must equal the
     set of labels. The result is what scikit-learn's ``StandardScaler``,
@@ -152,7 +163,7 @@ def fit_lda_lr(x: np.ndarray, labels: Sequence[str], *, lda_dim: int = 15, C: fl
     """
     from sklearn.linear_model import LogisticRegression
 
-    from voxrecipes.backend.lda_scatter import class_scatter, lda_from_scatter
+    from voxrecipes.backend.lda_scatter import class_scatter, kaldi_lda_from_scatter, lda_from_scatter
 
     labels = np.asarray([str(lab) for lab in labels])
     names, index = np.unique(labels, return_inverse=True)
@@ -163,7 +174,10 @@ def fit_lda_lr(x: np.ndarray, labels: Sequence[str], *, lda_dim: int = 15, C: fl
     num_classes = len(order)
     if num_classes < 2:
         raise ValueError(f"need at least 2 classes to train, found {present}")
-    n_components = max(1, min(lda_dim, num_classes - 1))
+    if lda_kind not in LDA_KINDS:
+        raise ValueError(f"lda_kind must be one of {', '.join(LDA_KINDS)}, not {lda_kind!r}")
+    if lda_dim < 1:
+        raise ValueError(f"lda_dim must be at least 1, not {lda_dim}")
     index = index.reshape(-1)
 
     # StandardScaler: mean and population standard deviation, 1 for a constant dimension
@@ -179,7 +193,22 @@ def fit_lda_lr(x: np.ndarray, labels: Sequence[str], *, lda_dim: int = 15, C: fl
         stats = class_scatter(centred, index, len(present))
         scale = np.sqrt(np.diag(stats.gram) / centred.shape[0])
         scale[scale == 0] = 1.0
-        xbar, scalings = lda_from_scatter(stats.scaled(scale), n_components)
+        if lda_kind == "kaldi":
+            lda = kaldi_lda_from_scatter(stats.scaled(scale), lda_dim)
+            xbar, scalings = lda.xbar, lda.scalings
+            lda_info = {"lda_between_variance": [float(v) for v in lda.between],
+                        "lda_discriminant_dims": lda.discriminant}
+            why = (f"{lda.discriminant} with between-class variance (the K-1 = {num_classes - 1} discriminant "
+                   f"directions), {scalings.shape[1] - lda.discriminant} more with ~0 between-class variance, as "
+                   "Kaldi's ivector-compute-lda keeps"
+                   + (f"; capped at the rank of the within-class scatter, {lda.available}"
+                      if lda.available < lda_dim else ""))
+        else:
+            xbar, scalings = lda_from_scatter(stats.scaled(scale), max(1, min(lda_dim, num_classes - 1)))
+            lda_info = {}
+            why = (f"lda_kind sklearn keeps at most K-1 = {num_classes - 1} for {num_classes} classes"
+                   if scalings.shape[1] < lda_dim else "as requested")
+        logger.info("LDA (%s): kept %d of the %d dimensions asked for: %s", lda_kind, scalings.shape[1], lda_dim, why)
         projected = centred @ (scalings / scale[:, None]) - xbar @ scalings  # as LdaLrModel.project
     del centred
 
@@ -215,7 +244,8 @@ def fit_lda_lr(x: np.ndarray, labels: Sequence[str], *, lda_dim: int = 15, C: fl
         lr_coef=np.array(coef, dtype=np.float64), lr_intercept=np.array(intercept, dtype=np.float64),
         lr_intercept_uniform=bias_shift(intercept, train_prior, uniform),
         train_prior=train_prior, train_counts=counts,
-        meta={"lda_dim": int(projected.shape[1]), "lda_dim_requested": int(lda_dim), "C": float(C),
+        meta={"lda_dim": int(projected.shape[1]), "lda_dim_requested": int(lda_dim), "lda_kind": lda_kind,
+              **lda_info, "C": float(C),
               "embedding_dim": int(mean.shape[0]), "num_train": int(labels.shape[0]),
               "lr_iterations": int(np.max(lr.n_iter_)),
               "train_counts": {c: int(n) for c, n in zip(order, counts)},
@@ -254,7 +284,7 @@ def check_class_counts(utts: Sequence[str], labels: Sequence[str], labels_path: 
 
 def train_backend(embedding_scp: str | os.PathLike, labels_path: str | os.PathLike, out_dir: str | os.PathLike, *,
                   exclude: Sequence[str] = (), lda_dim: int = 15, C: float = 1.0, max_iter: int = 1000,
-                  classes: Sequence[str] | None = None,
+                  classes: Sequence[str] | None = None, lda_kind: str = DEFAULT_LDA_KIND,
                   min_class_count: int = DEFAULT_MIN_CLASS_COUNT) -> LdaLrModel:
     """Train on the labelled utterances of ``labels_path`` (minus ``exclude`` classes) and save.
 
@@ -263,10 +293,13 @@ def train_backend(embedding_scp: str | os.PathLike, labels_path: str | os.PathLi
     """
     from voxrecipes.backend.training_data import labelled_embeddings
 
+    if lda_kind not in LDA_KINDS:  # a --config value is not checked against argparse's choices
+        raise ConfigError(f"lda_kind must be one of {', '.join(LDA_KINDS)}, not {lda_kind!r}")
     use, train_x, train_y, excluded = labelled_embeddings(embedding_scp, labels_path, exclude)
     check_class_counts(use, train_y, labels_path, min_class_count)
     try:
-        model = fit_lda_lr(train_x, train_y, lda_dim=lda_dim, C=C, max_iter=max_iter, classes=classes)
+        model = fit_lda_lr(train_x, train_y, lda_dim=lda_dim, C=C, max_iter=max_iter, classes=classes,
+                           lda_kind=lda_kind)
     except ValueError as err:
         raise DataError(labels_path, None, str(err)) from None
     model.meta.update({"embedding_scp": os.fspath(embedding_scp), "labels": os.fspath(labels_path),

@@ -17,8 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-#: MSP-Podcast pseudo-categories: "Other" and "No agreement".
-PSEUDO_CLASSES = ("O", "X")
+from voxrecipes.labels import PSEUDO_CLASSES  # MSP-Podcast pseudo-categories: "Other" and "No agreement"
 
 
 def uniform_prior(classes: Sequence[str], pseudo: Sequence[str] = PSEUDO_CLASSES) -> np.ndarray:

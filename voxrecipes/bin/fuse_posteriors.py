@@ -74,13 +74,13 @@ def get_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from voxrecipes.data.datadir import ATTRIBUTES
     from voxrecipes.data.posteriors import Posteriors, write_posteriors
     from voxrecipes.errors import ConfigError
     from voxrecipes.fileio import atomic_write
     from voxrecipes.fusion import interpolation
     from voxrecipes.fusion.align import align_systems, parse_apply_spec, read_attribute_labels, read_category_labels
     from voxrecipes.fusion.logreg import fit_logreg_fusion
+    from voxrecipes.labels import ATTRIBUTES
     from voxrecipes.metrics.regression import ccc_per_dim
 
     if args.method == "logreg" and args.task == "attributes":

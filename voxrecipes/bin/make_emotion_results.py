@@ -12,7 +12,14 @@ evaluated". Last, the "Fusion weights" section from each --fusion_weights weight
 fuse_posteriors, and a table of the ASR word error rates from each --wer SET=wer.json (written by
 transcribe). The text also goes to stdout.
 
+With --exp_dir, the systems, their names, the prior pairs, the fusion and modality checks and
+the fusion weights come from the system registry (exp/*/system.json, voxrecipes.registry)
+instead of the NAME=SET=PATH options; this is what the recipe runs.
+
 Example::
+
+    python -m voxrecipes.bin.make_emotion_results --title "MSP-Podcast emotion" --exp_dir exp \
+        --sets dev_bal dev_filt test1 --prior_set dev_bal --check_sets dev_bal test1 --out RESULTS.md
 
     python -m voxrecipes.bin.make_emotion_results --title "MSP-Podcast emotion" \\
         --sets dev_filt dev_bal test1 \\
@@ -45,6 +52,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="make_emotion_results", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--title", required=True, help="first heading of RESULTS.md")
+    parser.add_argument("--exp_dir", default=None,
+                        help="take every system registered under this directory (exp/*/system.json) instead of "
+                             "--category, --attributes, --prior_pair, --fusion_check, --modality_check and "
+                             "--fusion_weights; needs --sets")
     parser.add_argument("--category", action="append", default=[], metavar="NAME=SET=METRICS_JSON",
                         help="a categorical system, an evaluation set and its metrics.json (evaluate_classification); "
                              "repeat the option, rows keep the order of first appearance")
@@ -77,8 +88,21 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> None:
+    from voxrecipes.errors import ConfigError
     from voxrecipes.metrics.emotion_results import make_emotion_results
 
+    if args.exp_dir is not None:
+        from voxrecipes.metrics.emotion_registry import results_from_registry
+
+        manual = [o for o in ("category", "attributes", "prior_pair", "fusion_check", "modality_check",
+                              "fusion_weights") if getattr(args, o)]
+        if manual:
+            raise ConfigError(f"--exp_dir takes the systems from the registry; drop --{' --'.join(manual)}")
+        if not args.sets:
+            raise ConfigError("--exp_dir needs --sets (the evaluation sets, in column order)")
+        print(results_from_registry(args.title, args.out, args.exp_dir, args.sets, prior_set=args.prior_set,
+                                    check_sets=args.check_sets, wers=args.wer), end="")
+        return
     print(make_emotion_results(args.title, args.out, category=args.category, attributes=args.attributes,
                                prior_pairs=args.prior_pair, prior_set=args.prior_set, sets=args.sets,
                                fusion_checks=args.fusion_check, modality_checks=args.modality_check,

@@ -1,6 +1,7 @@
 """Train the LDA + logistic-regression backend on utterance embeddings (with uniform-prior correction).
 
-StandardScaler -> LDA(min(lda_dim, K-1)) -> multinomial logistic regression; the corrected
+StandardScaler -> LDA(lda_dim) -> multinomial logistic regression (--lda_kind kaldi keeps
+lda_dim directions even beyond K-1, as Kaldi's ivector-compute-lda; sklearn stops at K-1); the corrected
 softmax biases b'_k = b_k - log(pi_k) + log(1/K) (pi_k: training class frequency) are stored
 next to the trained ones. Writes <out_dir>/model.npz and <out_dir>/classes.json (no pickle).
 The class set found in the labels is logged; a class with fewer than --min_class_count
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 
-from voxrecipes.backend.lda_lr import DEFAULT_MIN_CLASS_COUNT
+from voxrecipes.backend.lda_lr import DEFAULT_LDA_KIND, DEFAULT_MIN_CLASS_COUNT, LDA_KINDS
 from voxrecipes.cli import run
 
 
@@ -29,7 +30,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--exclude", nargs="*", default=[], help="classes left out of training (e.g. O X)")
     parser.add_argument("--classes", nargs="*", default=None,
                         help="output class order (default: sorted names); must equal the training classes")
-    parser.add_argument("--lda_dim", type=int, default=15, help="LDA dimension (capped at K-1); paper: 15")
+    parser.add_argument("--lda_dim", type=int, default=15, help="LDA dimension; paper: 15")
+    parser.add_argument("--lda_kind", choices=LDA_KINDS, default=DEFAULT_LDA_KIND,
+                        help="kaldi: keep lda_dim directions even beyond K-1 (the extra ones have ~0 between-class "
+                             "variance), as Kaldi's ivector-compute-lda; sklearn: at most K-1 (default: %(default)s)")
     parser.add_argument("--C", type=float, default=1.0, help="inverse L2 regularisation of the logistic regression")
     parser.add_argument("--max_iter", type=int, default=1000, help="lbfgs iterations of the logistic regression")
     parser.add_argument("--min_class_count", type=int, default=DEFAULT_MIN_CLASS_COUNT,
@@ -44,7 +48,7 @@ def main(args: argparse.Namespace) -> None:
 
     train_backend(args.embedding_scp, args.labels, args.out_dir, exclude=args.exclude, lda_dim=args.lda_dim,
                   C=args.C, max_iter=args.max_iter, classes=args.classes or None,
-                  min_class_count=args.min_class_count)
+                  min_class_count=args.min_class_count, lda_kind=args.lda_kind)
 
 
 if __name__ == "__main__":

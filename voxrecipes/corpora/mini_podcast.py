@@ -53,6 +53,7 @@ import numpy as np
 from voxrecipes.corpora.synth import Prosody, check_tools, run_parallel, synthesize
 from voxrecipes.errors import ConfigError
 from voxrecipes.fileio import atomic_dir
+from voxrecipes.labels import EMOTION_CLASSES, EMOTION_CODES, EMOTION_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +61,9 @@ CSV_HEADER = ["FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "G
 SPLITS = ["Train", "Development", "Test1", "Test2", "Test3"]
 UNLABELLED_SPLITS = {"Test3"}
 UNKNOWN_SPEAKER_SPLITS = {"Test2"}
-EMO_CODES = ["A", "S", "H", "U", "F", "D", "C", "N", "O", "X"]
-PRIMARY_CODES = ["A", "S", "H", "U", "F", "D", "C", "N"]
-EMO_NAMES = {"A": "Angry", "S": "Sad", "H": "Happy", "U": "Surprise", "F": "Fear", "D": "Disgust",
-             "C": "Contempt", "N": "Neutral", "O": "Other", "X": "No agreement"}
+EMO_CODES = list(EMOTION_CODES)
+PRIMARY_CODES = list(EMOTION_CLASSES)
+EMO_NAMES = EMOTION_NAMES
 # Share of each class among labelled utterances (N most frequent, O and X rare), as in MSP-Podcast.
 CLASS_SHARES = {"N": 0.27, "H": 0.17, "A": 0.11, "S": 0.10, "C": 0.07, "U": 0.06, "F": 0.06, "D": 0.06,
                 "O": 0.05, "X": 0.05}

@@ -64,16 +64,16 @@ import soundfile
 from voxrecipes.data.audio import non_finite_message, scan_file_non_finite
 from voxrecipes.data.table import decode_text, read_text
 from voxrecipes.errors import ConfigError, DataError
+from voxrecipes.labels import ATTR_RANGE, EMOTION_CODES
 
 logger = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ["FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Split_Set"]
-EMO_CODES = ("A", "S", "H", "U", "F", "D", "C", "N", "O", "X")
+EMO_CODES = EMOTION_CODES
 # Split_Set value -> data dir name.
 SPLIT_DIRS = {"Train": "train", "Development": "development", "Test1": "test1", "Test2": "test2",
               "Test3": "test3"}
 UNLABELLED_SPLITS = {"Test3"}
-ATTR_RANGE = (1.0, 7.0)
 #: What an empty transcript file becomes in ``text``: the token the ASR stage writes for an empty
 #: hypothesis (``voxrecipes.models.asr.DEFAULT_EMPTY_PLACEHOLDER``), so the text models see one token for both.
 EMPTY_TRANSCRIPT = "<empty>"

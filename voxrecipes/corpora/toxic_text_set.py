@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from voxrecipes.errors import ConfigError
+from voxrecipes.labels import NO_VIOLATION, TOXIC_CLASSES
 
-NO_VIOLATION = "No_Violation"
-TOXIC = ("Profanity", "Bullying", "Dating_Sexting", "Racist", "Other")
+TOXIC = TOXIC_CLASSES
 
 TEXTS: dict[str, dict[str, list[str]]] = {
     "en": {

@@ -46,11 +46,11 @@ import soundfile
 
 from voxrecipes.data.table import read_text
 from voxrecipes.errors import ConfigError, DataError
+from voxrecipes.labels import NO_VIOLATION, TOXICITY_CLASSES
 
 logger = logging.getLogger(__name__)
 
-CLASSES = ("Profanity", "Bullying", "Dating_Sexting", "Racist", "Other", "No_Violation")
-NO_VIOLATION = "No_Violation"
+CLASSES = TOXICITY_CLASSES
 LANGUAGES = ("en", "es", "fr", "de", "pt")
 REQUIRED_COLUMNS = ("utt_id", "audio", "language", "transcript", "labels")
 # Slack for end times written with rounding (seconds).

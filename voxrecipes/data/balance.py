@@ -15,12 +15,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from voxrecipes.data.table import c_sort_key
+from voxrecipes.labels import EMOTION_CLASSES, PSEUDO_CLASSES
 
 #: The 8 primary MSP-Podcast emotion classes (anger, sadness, happiness, surprise, fear, disgust, contempt, neutral).
-PRIMARY_CLASSES = ("A", "S", "H", "U", "F", "D", "C", "N")
+PRIMARY_CLASSES = EMOTION_CLASSES
 
 
-def filter_classes(utt2category: Mapping[str, str], drop: Sequence[str] = ("O", "X")) -> dict[str, str]:
+def filter_classes(utt2category: Mapping[str, str], drop: Sequence[str] = PSEUDO_CLASSES) -> dict[str, str]:
     """Dev_filt: the utterances whose class is not in ``drop``, sorted by id."""
     dropped = set(drop)
     return {u: utt2category[u] for u in sorted(utt2category, key=c_sort_key) if utt2category[u] not in dropped}

@@ -13,7 +13,6 @@ Cross-file rules (keys that agree, utt2spk against spk2utt) live in
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 from collections.abc import Callable
@@ -23,6 +22,10 @@ from pathlib import Path
 from voxrecipes.data.table import c_sort_key, read_table, write_table
 from voxrecipes.errors import DataError
 from voxrecipes.fileio import atomic_dir
+from voxrecipes.labels import ATTR_RANGE, ATTRIBUTES  # noqa: F401  (re-exported: data-dir vocabulary)
+from voxrecipes.labels import parse_attrs as _parse_attrs
+from voxrecipes.labels import parse_float as _parse_float
+from voxrecipes.labels import parse_labels as _parse_labels
 
 #: Files with one line per utterance (their key sets must agree with utt2spk).
 PER_UTT_FILES = ("utt2spk", "text", "utt2lang", "utt2dur", "utt2labels", "utt2category", "utt2attrs", "segments")
@@ -30,10 +33,6 @@ PER_UTT_FILES = ("utt2spk", "text", "utt2lang", "utt2dur", "utt2labels", "utt2ca
 OPTIONAL_PER_UTT_FILES = PER_UTT_FILES[1:]
 #: Every file this module reads and writes; other files in a directory are left alone.
 DATA_FILES = ("wav.scp", "spk2utt") + PER_UTT_FILES
-#: The columns of ``utt2attrs`` (and of attribute predictions), in that order.
-ATTRIBUTES = ("valence", "arousal", "dominance")
-#: The scale of the valence/arousal/dominance attributes in ``utt2attrs``.
-ATTR_RANGE = (1.0, 7.0)
 
 
 def sort_keys(keys) -> list[str]:
@@ -64,16 +63,6 @@ def _parse_text(value: str, path: Path, line: int) -> str:
     return value
 
 
-def _parse_float(value: str, path: Path, line: int, what: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise DataError(path, line, f"{what} is not a number: '{value}'") from None
-    if not math.isfinite(number):
-        raise DataError(path, line, f"{what} is not finite: '{value}'")
-    return number
-
-
 def _parse_dur(value: str, path: Path, line: int) -> float:
     if len(value.split()) != 1:
         raise DataError(path, line, f"expected one duration in seconds, found '{value}'")
@@ -81,32 +70,6 @@ def _parse_dur(value: str, path: Path, line: int) -> float:
     if dur <= 0:
         raise DataError(path, line, f"duration must be positive, found {value}")
     return dur
-
-
-def _parse_labels(value: str, path: Path, line: int) -> list[str]:
-    labels = value.split()
-    if not labels:
-        raise DataError(path, line, "no labels (an utterance without a class is written 'No-Violation' "
-                                    "or similar, never an empty line)")
-    seen: set[str] = set()
-    for label in labels:
-        if label in seen:
-            raise DataError(path, line, f"label '{label}' repeated")
-        seen.add(label)
-    return labels
-
-
-def _parse_attrs(value: str, path: Path, line: int) -> tuple[float, float, float]:
-    fields = value.split()
-    if len(fields) != 3:
-        raise DataError(path, line, f"expected 3 numbers (valence arousal dominance), found {len(fields)}")
-    numbers = []
-    for name, text in zip(ATTRIBUTES, fields):
-        number = _parse_float(text, path, line, name)
-        if not ATTR_RANGE[0] <= number <= ATTR_RANGE[1]:
-            raise DataError(path, line, f"{name} {text} outside the {ATTR_RANGE[0]:g}-{ATTR_RANGE[1]:g} scale")
-        numbers.append(number)
-    return (numbers[0], numbers[1], numbers[2])
 
 
 def _parse_segment(value: str, path: Path, line: int) -> tuple[str, float, float]:

@@ -30,31 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from voxrecipes.data.datadir import ATTR_RANGE, ATTRIBUTES
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
+from voxrecipes.labels import ATTR_RANGE, ATTRIBUTES, read_attribute_table  # noqa: F401  (re-exported)
 from voxrecipes.metrics.regression import ccc_per_dim
 
 logger = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
 SCATTER_FILE = "scatter.png"
-
-
-def read_attribute_table(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
-    """Utterance ids and the (utterances x 3) valence/arousal/dominance matrix of a ``utt2attrs`` file.
-
-    Each line goes through the data-directory parser, so a bad line (not three numbers,
-    not finite, outside the 1-7 scale) is a :class:`DataError` at its file and line.
-    """
-    from voxrecipes.data.datadir import _parse_attrs
-    from voxrecipes.data.table import read_table
-
-    path = Path(path)
-    table = read_table(path)
-    utts = list(table)
-    rows = [_parse_attrs(value, path, lineno) for lineno, value in enumerate(table.values(), start=1)]
-    return utts, np.array(rows, dtype=np.float64).reshape(len(utts), len(ATTRIBUTES))
 
 
 def _columns(classes: Sequence[str], path: str | os.PathLike) -> list[int]:

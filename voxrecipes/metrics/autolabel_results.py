@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from voxrecipes.errors import DataError
+from voxrecipes.labels import TOXIC_AP_CLASSES
 
-TOXIC_FOUR = ("Profanity", "Dating_Sexting", "Racist", "Bullying")
+TOXIC_FOUR = TOXIC_AP_CLASSES
 
 
 def _pct(x: float | None) -> str:

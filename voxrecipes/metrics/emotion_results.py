@@ -7,11 +7,11 @@ by :func:`voxrecipes.metrics.attributes.evaluate_attributes`. The page holds:
 * an environment header (:func:`voxrecipes.metrics.results.environment`);
 * Table 3 layout: one row per categorical system (in the order given), one column per
   evaluation set, cells ``macro-F1 [95% CI]``, ``-`` where a system was not evaluated
-  on a set; then per set a per-class F1 table, and a table of links to the
-  confusion-matrix plots (paths relative to RESULTS.md);
+  on a set; then per set a per-class F1 table, and the confusion matrix of the last row
+  (the recipe's fused system) on the prior set;
 * Table 2 layout: one row per attribute system, for each set the columns Valence,
   Arousal, Dominance and Average (CCC); a second table gives each CCC with its 95% CI,
-  N and the count of predictions outside the 1-7 scale; links to the scatter plots;
+  N and the count of predictions outside the 1-7 scale; the last row's scatter plots;
 * prior correction: for each pair (system without prior, system with the balanced
   prior) the two macro-F1s on one set (default ``dev_bal``) and whether the prior
   raised macro-F1, decided on the unrounded values (equal counts as "did not raise");
@@ -30,6 +30,11 @@ by :func:`voxrecipes.metrics.attributes.evaluate_attributes`. The page holds:
   substitutions, deletions, insertions, reference words, utterances, empty hypotheses
   and the ASR model and backend, plus the text normalisation the files record.
 
+RESULTS.md links only to files next to it (the committed results): the two plots are copied
+beside it as ``RESULTS_confusion_<set>.png`` and ``RESULTS_scatter_<set>.png``; the other
+files it names (every system's plots, weights.json, wer.json) stay under the experiment
+directory and appear as plain paths.
+
 Every verdict compares the unrounded values and is strict (equal is "does not beat" /
 "does not lead"); a check set without the needed metrics reads "not evaluated".
 
@@ -43,11 +48,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from voxrecipes.data.datadir import ATTRIBUTES
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
+from voxrecipes.labels import ATTRIBUTES
 from voxrecipes.metrics.results import Entry, environment, header_lines, load_metrics, relative_link
 
 logger = logging.getLogger(__name__)
@@ -142,11 +148,12 @@ def load_weights(path: str | os.PathLike) -> dict:
     return report
 
 
-def _load_entries(specs: Sequence[str], option: str, required: Sequence[str], writer: str) -> list[Entry]:
+def _load_entries(items: Sequence[tuple[str, str, Path, str]], option: str, required: Sequence[str],
+                  writer: str) -> list[Entry]:
+    """Read the metrics of each ``(name, set, metrics.json, what gave it)``; ``what`` goes into the errors."""
     entries: list[Entry] = []
     seen: dict[tuple[str, str], str] = {}
-    for spec in specs:
-        name, set_name, path = parse_spec(spec, option)
+    for name, set_name, path, spec in items:
         if (name, set_name) in seen:
             raise ConfigError(f"{option} '{spec}': system '{name}' on set '{set_name}' was already given "
                               f"('{seen[(name, set_name)]}')")
@@ -245,29 +252,54 @@ def _resamples_note(entries: Sequence[Entry]) -> str:
     return f" ({'/'.join(str(c) for c in counts)} resamples)"
 
 
-def _link(entry: Entry, key: str, default: str, out_dir: str | os.PathLike) -> str | None:
-    png = entry.path.parent / entry.metrics.get(key, default)
-    return relative_link(png, out_dir) if png.is_file() else None
+#: Per table: the metrics key naming its plot, the plot's default file name, and what it shows.
+PLOTS = {"category": ("confusion_png", "confusion.png", "confusion"),
+         "attributes": ("scatter_png", "scatter.png", "scatter")}
 
 
-def _links_table(entries: Sequence[Entry], ids: dict[str, str], columns: Sequence[str], key: str, default: str,
-                 label: str, out_dir: str | os.PathLike) -> list[str]:
-    """ID | System | one link per set (``-`` without a plot); empty when no plot exists."""
-    by_key = {(e.system, e.set): e for e in entries}
-    rows, any_link = [], False
-    for name in _systems(entries):
-        cells = [ids[name], name]
-        for s in columns:
-            e = by_key.get((name, s))
-            link = None if e is None else _link(e, key, default, out_dir)
-            any_link |= link is not None
-            cells.append("-" if link is None else f"[{label}]({link})")
-        rows.append(_row(cells))
-    return _header(["ID", "System", *columns]) + rows if any_link else []
+@dataclass
+class Figure:
+    """A plot copied next to RESULTS.md (which links only to files beside it)."""
+
+    entry: Entry  # the system and set it shows
+    source: Path  # the plot the evaluation stage wrote under exp/
+    name: str  # its file name next to RESULTS.md: RESULTS_<confusion|scatter>_<set>.png
 
 
-def render_category_tables(entries: Sequence[Entry], columns: Sequence[str], out_dir: str | os.PathLike) -> list[str]:
-    """Table 3 layout, per-class F1 per set and the confusion-matrix links."""
+def pick_figure(entries: Sequence[Entry], kind: str, figure_set: str, columns: Sequence[str]) -> Figure | None:
+    """The plot of the table's last row (the recipe's fused system) on ``figure_set``, or on the first set.
+
+    Rows without a plot on that set are passed over; None when no row has one.
+    """
+    key, default, label = PLOTS[kind]
+    in_table = [s for s in columns if any(e.set == s for e in entries)]
+    if not in_table:
+        return None
+    set_name = figure_set if figure_set in in_table else in_table[0]
+    for e in reversed(entries):
+        png = e.path.parent / e.metrics.get(key, default)
+        if e.set == set_name and png.is_file():
+            return Figure(e, png, f"RESULTS_{label}_{set_name}.png")
+    return None
+
+
+def _figure_lines(figure: Figure | None, ids: dict[str, str], kind: str, out_dir: str | os.PathLike) -> list[str]:
+    """The copied plot, with what it shows and where the other plots are (under exp/, not committed)."""
+    if figure is None:
+        return []
+    label = PLOTS[kind][2]
+    title = {"confusion": "Confusion matrix", "scatter": "Scatter plots"}[label]
+    e = figure.entry
+    return ["", f"### {title}", "",
+            f"![{label} of {ids[e.system]} {e.system} on {e.set}]({figure.name})", "",
+            f"{ids[e.system]} {e.system} on {e.set}. The evaluation stage writes this plot for every system and "
+            f"set next to its metrics.json under the experiment directory (here "
+            f"`{relative_link(figure.source, out_dir)}`); those files are not committed."]
+
+
+def render_category_tables(entries: Sequence[Entry], columns: Sequence[str], out_dir: str | os.PathLike,
+                           figure: Figure | None = None) -> list[str]:
+    """Table 3 layout, per-class F1 per set and the confusion matrix of ``figure``."""
     systems = _systems(entries)
     ids = _ids(entries)
     by_key = _by_key(entries)
@@ -290,10 +322,7 @@ def render_category_tables(entries: Sequence[Entry], columns: Sequence[str], out
             per_class = e.metrics["per_class_f1"]
             cells = [_f1(per_class[c]) if per_class.get(c) is not None else "-" for c in classes]
             lines.append(_row([ids[e.system], e.system, *cells, str(e.metrics.get("num_utts", "-"))]))
-    links = _links_table(entries, ids, columns, "confusion_png", "confusion.png", "confusion", out_dir)
-    if links:
-        lines += ["", "### Confusion matrices", ""] + links
-    return lines
+    return lines + _figure_lines(figure, ids, "category", out_dir)
 
 
 def prior_verdict(without: float, with_prior: float) -> str:
@@ -315,9 +344,9 @@ def render_prior_lines(entries: Sequence[Entry], pairs: Sequence[tuple[str, str]
     return lines
 
 
-def render_attribute_tables(entries: Sequence[Entry], columns: Sequence[str],
-                            out_dir: str | os.PathLike) -> list[str]:
-    """Table 2 layout (CCC points), the CCC [95% CI] table and the scatter-plot links."""
+def render_attribute_tables(entries: Sequence[Entry], columns: Sequence[str], out_dir: str | os.PathLike,
+                            figure: Figure | None = None) -> list[str]:
+    """Table 2 layout (CCC points), the CCC [95% CI] table and the scatter plots of ``figure``."""
     systems = _systems(entries)
     ids = _ids(entries)
     by_key = _by_key(entries)
@@ -350,10 +379,7 @@ def render_attribute_tables(entries: Sequence[Entry], columns: Sequence[str],
             cells.append(_with_ci(_ccc, m["ccc_mean"], m["ccc_mean_ci"]))
             lines.append(_row([ids[name], name, s, str(m.get("num_utts", "-")), *cells,
                                str(m.get("num_predictions_outside_scale", "-"))]))
-    links = _links_table(entries, ids, columns, "scatter_png", "scatter.png", "scatter", out_dir)
-    if links:
-        lines += ["", "### Scatter plots", ""] + links
-    return lines
+    return lines + _figure_lines(figure, ids, "attributes", out_dir)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -473,7 +499,7 @@ def render_fusion_weights(items: Sequence[tuple[str, str, dict, Path]], ids: dic
     for name, kind, report, path in items:
         systems = [str(n) for n in report["systems"]]
         tuned_on = f"{report['num_tune']} utterances of {report['tune_labels']}"
-        link = relative_link(path, out_dir)
+        where = relative_link(path, out_dir)
         lines += ["", f"### {KIND_TITLES[kind]}: {ids[kind][name]} {name}", ""]
         if report["method"] == "logreg":
             kind_of = "log posteriors" if report["features"] == "log" else "posteriors"
@@ -508,7 +534,7 @@ def render_fusion_weights(items: Sequence[tuple[str, str, dict, Path]], ids: dic
                     cells.append(_ccc(fused[d]) if d in fused else "-")
                 lines.append(_row(cells))
             lines.append("")
-        lines.append(f"- file: [weights.json]({link})")
+        lines.append(f"- file: `{where}`")
     return lines
 
 
@@ -519,20 +545,22 @@ def render_emotion_results(title: str, category: Sequence[Entry], attributes: Se
                            modality_checks: Sequence[tuple[str, str]] = (),
                            fusion_weights: Sequence[tuple[str, str, dict, Path]] = (),
                            check_sets: Sequence[str] = DEFAULT_CHECK_SETS,
-                           wers: Sequence[tuple[str, dict, Path]] = ()) -> str:
-    """The whole RESULTS.md text; links are relative to ``out_dir``.
+                           wers: Sequence[tuple[str, dict, Path]] = (),
+                           figures: dict[str, Figure | None] | None = None) -> str:
+    """The whole RESULTS.md text; paths are relative to ``out_dir``, links only to the ``figures`` beside it.
 
     ``fusion_checks`` are resolved ``(kind, fused, singles)`` triples (kind: ``category`` or
     ``attributes``), ``fusion_weights`` ``(name, kind, weights.json report, path)``, ``wers``
     ``(set, wer.json report, path)``.
     """
     lines = header_lines(title, env)
+    figures = figures or {}
     if category:
-        lines += [""] + render_category_tables(category, columns, out_dir)
+        lines += [""] + render_category_tables(category, columns, out_dir, figures.get("category"))
     if prior_pairs:
         lines += [""] + render_prior_lines(category, prior_pairs, prior_set)
     if attributes:
-        lines += [""] + render_attribute_tables(attributes, columns, out_dir)
+        lines += [""] + render_attribute_tables(attributes, columns, out_dir, figures.get("attributes"))
     tables = {"category": category, "attributes": attributes}
     if fusion_checks:
         lines += [""] + render_fusion_checks(fusion_checks, tables, check_sets)
@@ -561,13 +589,13 @@ def _check_pairs(pairs: Sequence[tuple[str, str]], category: Sequence[Entry], pr
                                   f"--prior_set {prior_set}")
 
 
-def _resolve_fusion_checks(specs: Sequence[str], category: Sequence[Entry],
+def _resolve_fusion_checks(checks: Sequence[tuple[str, list[str]]], category: Sequence[Entry],
                            attributes: Sequence[Entry]) -> list[tuple[str, str, list[str]]]:
-    """``(kind, fused, singles)`` per spec: the table (category or attributes) that holds all its names."""
+    """``(kind, fused, singles)`` per ``(fused, singles)``: the table (category or attributes) holding all its names."""
     tables = {kind: _systems(entries) for kind, entries in (("category", category), ("attributes", attributes))}
     resolved = []
-    for spec in specs:
-        fused, singles = parse_fusion_check(spec)
+    for fused, singles in checks:
+        spec = f"{fused}={','.join(singles)}"
         kinds = [k for k, names in tables.items() if fused in names]
         if not kinds:
             raise ConfigError(f"--fusion_check {spec}: '{fused}' is neither a --category system "
@@ -586,11 +614,11 @@ def _resolve_fusion_checks(specs: Sequence[str], category: Sequence[Entry],
     return resolved
 
 
-def _resolve_modality_checks(specs: Sequence[str], attributes: Sequence[Entry]) -> list[tuple[str, str]]:
+def _resolve_modality_checks(checks: Sequence[tuple[str, str]], attributes: Sequence[Entry]) -> list[tuple[str, str]]:
     systems = _systems(attributes)
     pairs = []
-    for spec in specs:
-        text, speech = parse_modality_check(spec)
+    for text, speech in checks:
+        spec = f"{text}={speech}"
         for name in (text, speech):
             if name not in systems:
                 raise ConfigError(f"--modality_check {spec}: '{name}' is not an --attributes system "
@@ -599,12 +627,12 @@ def _resolve_modality_checks(specs: Sequence[str], attributes: Sequence[Entry]) 
     return pairs
 
 
-def _load_fusion_weights(specs: Sequence[str], category: Sequence[Entry],
+def _load_fusion_weights(named: Sequence[tuple[str, Path]], category: Sequence[Entry],
                          attributes: Sequence[Entry]) -> list[tuple[str, str, dict, Path]]:
     tables = {"category": _systems(category), "attributes": _systems(attributes)}
     items, seen = [], set()
-    for spec in specs:
-        name, path = parse_weights_spec(spec)
+    for name, path in named:
+        spec = f"{name}={path}"
         if name in seen:
             raise ConfigError(f"--fusion_weights {spec}: weights for '{name}' were already given")
         seen.add(name)
@@ -649,7 +677,7 @@ def render_wer_table(items: Sequence[tuple[str, dict, Path]], out_dir: str | os.
         model = f"{report.get('model', '?')} ({report.get('backend', '?')})"
         lines.append(_row([set_name, f"{100 * report['wer']:.2f}", *(str(int(report[k])) for k in (
             "substitutions", "deletions", "insertions", "ref_words", "utts", "empty_hypotheses")), model,
-            f"[wer.json]({relative_link(path, out_dir)})"]))
+            f"`{relative_link(path, out_dir)}`"]))
     normalizations = sorted({str(report["normalization"]) for _, report, _ in items})
     lines += ["", f"Text normalisation before scoring: {'; '.join(normalizations)}."]
     return lines
@@ -679,9 +707,36 @@ def make_emotion_results(title: str, out: str | os.PathLike, *, category: Sequen
     """
     if not category and not attributes:
         raise ConfigError("give at least one --category or --attributes NAME=SET=path/to/metrics.json")
+    return build_emotion_results(
+        title, out,
+        category=[(*parse_spec(spec, "--category"), spec) for spec in category],
+        attributes=[(*parse_spec(spec, "--attributes"), spec) for spec in attributes],
+        prior_pairs=[parse_prior_pair(p) for p in prior_pairs], prior_set=prior_set, sets=sets,
+        fusion_checks=[parse_fusion_check(c) for c in fusion_checks],
+        modality_checks=[parse_modality_check(c) for c in modality_checks],
+        fusion_weights=[parse_weights_spec(w) for w in fusion_weights], check_sets=check_sets, wers=wers, env=env)
+
+
+def build_emotion_results(title: str, out: str | os.PathLike, *,
+                          category: Sequence[tuple[str, str, Path, str]] = (),
+                          attributes: Sequence[tuple[str, str, Path, str]] = (),
+                          prior_pairs: Sequence[tuple[str, str]] = (), prior_set: str = DEFAULT_PRIOR_SET,
+                          sets: Sequence[str] | None = None, fusion_checks: Sequence[tuple[str, list[str]]] = (),
+                          modality_checks: Sequence[tuple[str, str]] = (),
+                          fusion_weights: Sequence[tuple[str, Path]] = (),
+                          check_sets: Sequence[str] = DEFAULT_CHECK_SETS, wers: Sequence[str] = (),
+                          env: dict[str, str] | None = None) -> str:
+    """RESULTS.md from parsed inputs: ``(name, set, metrics.json, source)`` entries, name pairs and checks.
+
+    The common core of :func:`make_emotion_results` (command-line specs) and
+    :func:`voxrecipes.metrics.emotion_registry.results_from_registry` (the system registry).
+    Everything is read and checked before anything is written.
+    """
+    if not category and not attributes:
+        raise ConfigError("no categorical or attribute system to report")
     cat = _load_entries(category, "--category", CATEGORY_KEYS, "evaluate_classification")
     att = _load_entries(attributes, "--attributes", ATTRIBUTE_KEYS, "evaluate_attributes")
-    pairs = [parse_prior_pair(p) for p in prior_pairs]
+    pairs = list(prior_pairs)
     _check_pairs(pairs, cat, prior_set)
     columns = _column_sets(sets, [("--category", cat), ("--attributes", att)])
     checks = _resolve_fusion_checks(fusion_checks, cat, att)
@@ -690,10 +745,16 @@ def make_emotion_results(title: str, out: str | os.PathLike, *, category: Sequen
     weights = _load_fusion_weights(fusion_weights, cat, att)
     wer_items = _load_wers(wers)
     out = Path(out)
+    figures = {"category": pick_figure(cat, "category", prior_set, columns),
+               "attributes": pick_figure(att, "attributes", prior_set, columns)}
     text = render_emotion_results(title, cat, att, pairs, prior_set, columns,
                                   env if env is not None else environment(), out.parent,
                                   fusion_checks=checks, modality_checks=modality, fusion_weights=weights,
-                                  check_sets=check_set_names, wers=wer_items)
+                                  check_sets=check_set_names, wers=wer_items, figures=figures)
+    for figure in figures.values():
+        if figure is not None:
+            with atomic_write(out.parent / figure.name, mode="wb") as handle:
+                handle.write(figure.source.read_bytes())
     with atomic_write(out) as handle:
         handle.write(text)
     return text

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from voxrecipes.backend.prior import PSEUDO_CLASSES
 from voxrecipes.data.posteriors import DEFAULT_SUM_TOLERANCE
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
+from voxrecipes.labels import PSEUDO_CLASSES
 from voxrecipes.metrics.bootstrap import bootstrap_ci
 from voxrecipes.metrics.classification import accuracy, confusion, macro_f1, macro_f1_fast, per_class_f1
 

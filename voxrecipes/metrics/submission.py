@@ -31,13 +31,14 @@ from voxrecipes.data.posteriors import Posteriors, read_posteriors
 from voxrecipes.data.table import c_sort_key
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
+from voxrecipes.labels import EMOTION_CLASSES, PSEUDO_CLASSES
 
 logger = logging.getLogger(__name__)
 
 #: The eight classes of the challenge's categorical task (MSP-Podcast codes, in its order).
-CHALLENGE_CLASSES = ("A", "S", "H", "U", "F", "D", "C", "N")
+CHALLENGE_CLASSES = EMOTION_CLASSES
 #: Codes that exist in MSP-Podcast labels but are never a challenge answer.
-NON_CHALLENGE_CLASSES = ("O", "X")
+NON_CHALLENGE_CLASSES = PSEUDO_CLASSES
 #: Header of each task's CSV.
 CATEGORY_HEADER = ("FileName", "EmoClass")
 ATTRIBUTE_HEADER = ("FileName", "EmoAct", "EmoVal", "EmoDom")

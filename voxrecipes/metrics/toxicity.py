@@ -37,13 +37,14 @@ import numpy as np
 
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
+from voxrecipes.labels import TOXIC_AP_CLASSES
 from voxrecipes.metrics.plots import save_png
 
 logger = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
 #: The four toxic classes the paper averages into mAP, in the column order of its Tables 2 and 3.
-AP_CLASSES = ("Profanity", "Dating_Sexting", "Racist", "Bullying")
+AP_CLASSES = TOXIC_AP_CLASSES
 #: Languages in the order of the paper's Table 1; other languages follow in alphabetical order.
 LANGUAGE_ORDER = ("en", "es", "fr", "de", "pt")
 #: Names shown in tables and plots where the class name of the data files differs.

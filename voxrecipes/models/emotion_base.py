@@ -46,12 +46,13 @@ from torch import nn
 
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_dir
+from voxrecipes.labels import ATTR_RANGE
 from voxrecipes.models.attentive_pooling import AttentivePooling
 
 TASKS = ("category", "attributes")
 #: ``linear``: the paper's tanh -> Linear(3); ``bounded``: 4 + 3 * tanh(Linear(3)), always on the 1-7 scale.
 ATTRIBUTE_OUTPUTS = ("linear", "bounded")
-ATTRIBUTE_MIN, ATTRIBUTE_MAX = 1.0, 7.0
+ATTRIBUTE_MIN, ATTRIBUTE_MAX = ATTR_RANGE
 FORMAT_VERSION = 1
 #: ``config.json`` "model" -> module defining that class (imported when a directory of that kind is loaded)
 MODEL_MODULES = {

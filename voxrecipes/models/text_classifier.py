@@ -40,16 +40,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from voxrecipes.data.datadir import ATTRIBUTES
 from voxrecipes.errors import ConfigError
+from voxrecipes.labels import ATTRIBUTES, EMOTION_CLASSES, PSEUDO_CLASSES
 from voxrecipes.models.text_encoder import PACKAGE_SCHEME, pick_device, resolve_model_path
 
 logger = logging.getLogger(__name__)
 
 #: the eight MSP-Podcast primary emotions, in the challenge's order
-CATEGORY_CLASSES = ("A", "S", "H", "U", "F", "D", "C", "N")
-#: MSP-Podcast's pseudo-categories ("Other", "No agreement"): not trained on (section 3.2)
-PSEUDO_CLASSES = ("O", "X")
+CATEGORY_CLASSES = EMOTION_CLASSES
 TASKS = ("category", "attributes", "multilabel")
 #: tasks whose outputs are named classes (``classes``)
 CLASS_TASKS = ("category", "multilabel")

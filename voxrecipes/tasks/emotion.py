@@ -57,6 +57,7 @@ from espnet2.utils.types import float_or_none, int_or_none, str2bool, str_or_non
 
 from voxrecipes.data.audio import SAMPLE_RATE
 from voxrecipes.errors import ConfigError
+from voxrecipes.labels import EMOTION_CLASSES, EMOTION_CODES
 from voxrecipes.models.emotion_base import ATTRIBUTE_OUTPUTS, TASKS, EmotionModelBase, Frontend
 from voxrecipes.models.w2vbert_classifier import DEFAULT_TARGET_MODULES as W2VBERT_TARGET_MODULES
 from voxrecipes.models.w2vbert_classifier import W2VBertEmotionModel, W2VBertFrontend
@@ -66,9 +67,9 @@ from voxrecipes.tasks.set_level_trainer import SetLevelTrainer
 logger = logging.getLogger(__name__)
 
 #: The 10 training classes of the paper: 8 emotions, O (other) and X (no agreement).
-CLASSES = ("A", "S", "H", "U", "F", "D", "C", "N", "O", "X")
+CLASSES = EMOTION_CODES
 #: The classes of the challenge's macro-F1.
-F1_CLASSES = ("A", "S", "H", "U", "F", "D", "C", "N")
+F1_CLASSES = EMOTION_CLASSES
 #: Speech encoders of the emotion model (``--backbone``): the paper's Wav2Vec2-BERT, or a Whisper encoder.
 BACKBONES = ("w2vbert", "whisper")
 #: cuBLAS workspace setting that ``torch.use_deterministic_algorithms`` needs on CUDA >= 10.2.

@@ -25,8 +25,9 @@ import numpy as np
 import torch
 
 from voxrecipes.data.audio import SAMPLE_RATE, iter_audio
-from voxrecipes.data.datadir import ATTRIBUTES, DataDir
+from voxrecipes.data.datadir import DataDir
 from voxrecipes.errors import DataError
+from voxrecipes.labels import ATTRIBUTES
 from voxrecipes.models.emotion_base import EmotionModelBase, Frontend
 
 logger = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
-from voxrecipes.data.datadir import ATTRIBUTES
 from voxrecipes.errors import ConfigError
+from voxrecipes.labels import ATTRIBUTES
 from voxrecipes.losses.ccc import ccc, neg_mean_ccc_loss
 from voxrecipes.models.emotion_base import EmotionModelBase
 

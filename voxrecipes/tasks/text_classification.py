@@ -41,9 +41,15 @@ from typing import Any
 
 import numpy as np
 
-from voxrecipes.data.datadir import ATTR_RANGE, ATTRIBUTES
 from voxrecipes.data.table import read_table
 from voxrecipes.errors import ConfigError, DataError
+from voxrecipes.labels import (  # noqa: F401  (the readers are re-exported)
+    ATTR_RANGE,
+    ATTRIBUTES,
+    read_attribute_labels,
+    read_category_labels,
+    read_multilabel_labels,
+)
 from voxrecipes.models.text_classifier import META_FILE, TextClassifier, TextClassifierConfig
 from voxrecipes.models.text_encoder import pick_device
 
@@ -78,47 +84,6 @@ class Example:
 def read_transcripts(path: str | os.PathLike) -> dict[str, str]:
     """A Kaldi ``text`` file (sorted, unique ids); an utterance with no words has the empty transcript."""
     return read_table(path, allow_empty_value=True)
-
-
-def read_category_labels(path: str | os.PathLike, classes: Sequence[str],
-                         ignore: Sequence[str]) -> tuple[dict[str, int], dict[str, int]]:
-    """``utt2category`` -> ``({utt: class index}, {ignored class: count})``; an unknown code is a DataError."""
-    table = read_table(path)
-    index = {c: i for i, c in enumerate(classes)}
-    labels: dict[str, int] = {}
-    dropped: dict[str, int] = {}
-    for lineno, (utt, value) in enumerate(table.items(), start=1):  # read_table rejects empty lines
-        code = value.strip()
-        if code in index:
-            labels[utt] = index[code]
-        elif code in ignore:
-            dropped[code] = dropped.get(code, 0) + 1
-        else:
-            raise DataError(path, lineno, f"unknown class '{code}' for '{utt}' (classes: {' '.join(classes)}; "
-                                          f"not trained on: {' '.join(ignore) or 'none'})")
-    return labels, dropped
-
-
-def read_multilabel_labels(path: str | os.PathLike, classes: Sequence[str]) -> dict[str, list[float]]:
-    """``utt2labels`` (space-separated class names) -> ``{utt: multi-hot}``; unknown names are DataErrors."""
-    index = {c: i for i, c in enumerate(classes)}
-    labels: dict[str, list[float]] = {}
-    for lineno, (utt, value) in enumerate(read_table(path).items(), start=1):
-        hot = [0.0] * len(classes)
-        for name in value.split():
-            if name not in index:
-                raise DataError(path, lineno, f"unknown class '{name}' for '{utt}' (classes: {' '.join(classes)})")
-            hot[index[name]] = 1.0
-        labels[utt] = hot
-    return labels
-
-
-def read_attribute_labels(path: str | os.PathLike) -> dict[str, list[float]]:
-    """``utt2attrs`` (``valence arousal dominance``, 1-7) -> ``{utt: [v, a, d]}``; bad lines are DataErrors."""
-    from voxrecipes.metrics.attributes import read_attribute_table
-
-    utts, values = read_attribute_table(path)
-    return dict(zip(utts, values.tolist()))
 
 
 def load_examples(text_path: str | os.PathLike, labels_path: str | os.PathLike,

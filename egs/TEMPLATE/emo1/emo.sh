@@ -200,8 +200,8 @@ fi
 [ -z "${valid_set}" ] && { log "${help_message}"; log "Error: --valid_set is required"; exit 2; }
 [ -z "${test_sets}" ] && { log "${help_message}"; log "Error: --test_sets is required"; exit 2; }
 case ${embedding_type} in
-    w2vbert) [ -z "${embedding_name}" ] && embedding_name="W2V-BERT" ;;
-    stats) [ -z "${embedding_name}" ] && embedding_name="log-mel stats"; attributes=false ;;
+    w2vbert) ;;
+    stats) attributes=false ;;
     *) log "Error: --embedding_type must be w2vbert or stats, got '${embedding_type}'"; exit 2 ;;
 esac
 
@@ -226,15 +226,6 @@ score_tags() {
         lda_lr) echo "${priors}" ;;
         plda) echo "flat" ;;
         *) log "Error: unknown backend '$1' (lda_lr or plda)"; exit 2 ;;
-    esac
-}
-# The system name of a backend and scoring variant in RESULTS.md.
-system_name() {
-    case $1/$2 in
-        lda_lr/train) echo "${embedding_name} + LDA/LR" ;;
-        lda_lr/uniform) echo "${embedding_name} + LDA/LR + balanced prior" ;;
-        plda/flat) echo "${embedding_name} + PLDA" ;;
-        *) echo "${embedding_name} + $1 ($2)" ;;
     esac
 }
 for backend in ${backends}; do score_tags "${backend}" > /dev/null; done
@@ -267,94 +258,35 @@ if [ -z "${attribute_submission_system}" ]; then
     [ -n "${attribute_fusion_systems}" ] && attribute_submission_system=fusion_attributes
 fi
 
-# The name of a text model in RESULTS.md.
-text_name() {
-    case $1 in
-        llama) echo "LLaMA text" ;;
-        llama70b) echo "LLaMA-70B text" ;;
-        roberta) echo "RoBERTa text" ;;
-        *) echo "$1 text" ;;
-    esac
-}
-# The directory of a category system <exp subdir>[/<tag>] under ${expdir} for a set.
-system_dir() { echo "${expdir}/${1%%/*}/$2"; }
-# Its posteriors file: posteriors_<tag>.txt, or posteriors.txt for a system without a tag.
-category_posteriors() {
-    if [[ $1 == */* ]]; then echo "$(system_dir "$1" "$2")/posteriors_${1#*/}.txt"
-    else echo "$(system_dir "$1" "$2")/posteriors.txt"; fi
-}
-# Its evaluation directory: eval_<tag>, or eval.
-category_eval_dir() {
-    if [[ $1 == */* ]]; then echo "$(system_dir "$1" "$2")/eval_${1#*/}"
-    else echo "$(system_dir "$1" "$2")/eval"; fi
-}
-# The RESULTS.md ID (#N, the row of its table) of a system in the list printed by $2,
-# or the system itself when it is not listed.
-system_id() {
-    local n
-    n=$("$2" | grep -n -x -F "$1" | head -1 | cut -d: -f1)
-    if [ -n "${n}" ]; then echo "#${n}"; else echo "$1"; fi
-}
-# The name of a category system in RESULTS.md.
-category_name() {
-    local sys=$1 dir=${1%%/*} tag=${1#*/} names=() s
-    case ${dir} in
-        backend_*) system_name "${dir#backend_}" "${tag}" ;;
-        text_*_category)
-            if [ "${tag}" = uniform ]; then echo "$(text_name "${dir:5:-9}") + balanced prior"
-            else text_name "${dir:5:-9}"; fi ;;
-        fusion_interpolation|fusion_logreg)
-            # As in the paper's Table 3: "Fusion: interpolation (#2 + #6)", the IDs of RESULTS.md.
-            for s in ${fusion_systems}; do names+=("$(system_id "${s}" category_systems)"); done
-            local joined; joined=$(printf ' + %s' "${names[@]}")
-            echo "Fusion: ${dir#fusion_} (${joined:3})" ;;
-        *) echo "${sys}" ;;
-    esac
-}
-# Every category system in the order of RESULTS.md: speech backends, text models, fusions.
-category_systems() {
-    local backend tag model method
-    for backend in ${backends}; do for tag in $(score_tags "${backend}"); do echo "backend_${backend}/${tag}"; done; done
-    for model in ${text_models}; do echo "text_${model}_category/train"; echo "text_${model}_category/uniform"; done
-    for method in ${_fusion_methods}; do echo "fusion_${method}"; done
-}
-# The attribute predictions of an attribute system (an exp subdir) for a set.
-attribute_predictions() { echo "${expdir}/$1/$2/attributes.txt"; }
-# The attribute systems (exp subdirs holding <set>/attributes.txt) in the order of RESULTS.md.
-attribute_systems() {
-    local model
-    ${attributes} || return 0
-    echo "${attr_system}"
-    echo "${attrft_system}"
-    for model in ${text_models}; do echo "text_${model}_attributes"; done
-    [ -n "${attribute_fusion_systems}" ] && echo fusion_attributes
-    return 0
-}
-# The name of an attribute system in RESULTS.md.
-attribute_name() {
-    local names=() s joined
-    case $1 in
-        "${attr_system}") echo "${embedding_name}" ;;
-        "${attrft_system}") echo "${embedding_name} + finetuning on balanced data" ;;
-        text_*_attributes) text_name "${1:5:-11}" ;;
-        fusion_attributes)
-            for s in ${attribute_fusion_systems}; do names+=("$(system_id "${s}" attribute_systems)"); done
-            joined=$(printf ' + %s' "${names[@]}")
-            echo "Fusion: interpolation per attribute (${joined:3})" ;;
-        *) echo "$1" ;;
-    esac
+# The system registry (voxrecipes.registry): each stage that makes a system records it in
+# exp/<dir>/system.json; evaluation, fusion, the CSVs and RESULTS.md find it there, and RESULTS.md
+# names it from the registry's Python table.
+# list_systems [options]: lines "id kind set output eval_dir" (voxrecipes.bin.list_systems).
+list_systems() { ${python} -m voxrecipes.bin.list_systems --exp_dir "${expdir}" "$@"; }
+# register_system <dir> <kind> <role> <type> <position> <output pattern with {set}> [options...]
+register_system() {
+    local dir=$1 kind=$2 role=$3 type=$4 position=$5 pattern=$6
+    shift 6
+    mkdir -p "${expdir}/${dir}/log"
+    # shellcheck disable=SC2086
+    ${python} -m voxrecipes.bin.register_system --exp_dir "${expdir}" --dir "${dir}" --kind "${kind}" \
+        --role "${role}" --type "${type}" --position "${position}" --output_pattern "${pattern}" \
+        --sets ${infer_sets} --embedding_type "${embedding_type}" --embedding_name "${embedding_name}" "$@" \
+        >> "${expdir}/${dir}/log/register.log" 2>&1 || { cat "${expdir}/${dir}/log/register.log"; exit 1; }
 }
 
-# fuse_posteriors tuned on the valid set and applied to every inference set:
-# <out dir> <function giving a system's file for a set> <label file> "<systems>" [options...]
+# fuse_posteriors tuned on the valid set and applied to every inference set, with the systems'
+# files from the registry: <out dir> <label file> "<system ids>" [options...]
 fuse() {
-    local dir=$1 file_of=$2 labels=$3 systems=$4 sys dset tune=() apply=() files
-    shift 4
-    for sys in ${systems}; do tune+=("$(${file_of} "${sys}" "${valid_set}")"); done
+    local dir=$1 labels=$2 systems=$3 dset tune=() apply=() files
+    shift 3
+    # shellcheck disable=SC2086
+    files=$(list_systems --ids ${systems} --sets "${valid_set}" --field output)
+    mapfile -t tune <<< "${files}"
     for dset in ${infer_sets}; do
-        files=()
-        for sys in ${systems}; do files+=("$(${file_of} "${sys}" "${dset}")"); done
-        apply+=("${dset}=$(IFS=,; echo "${files[*]}")")
+        # shellcheck disable=SC2086
+        files=$(list_systems --ids ${systems} --sets "${dset}" --field output)
+        apply+=("${dset}=$(echo "${files}" | paste -sd,)")
     done
     save_command "${dir}"
     # shellcheck disable=SC2086
@@ -534,7 +466,7 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && [ "${embedding_type}" = w2vb
 fi
 
 if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ]; then
-    log "Stage 6: ${embedding_name} embeddings into ${embdir}"
+    log "Stage 6: ${embedding_type} embeddings into ${embdir}"
     if [ "${embedding_type}" = w2vbert ]; then
         # One job for all sets: the model is loaded once.
         _in=(); _out=()
@@ -591,6 +523,14 @@ if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
             done
         done
     done
+    _pos=0
+    for backend in ${backends}; do
+        for tag in $(score_tags "${backend}"); do
+            _pos=$((_pos + 1))
+            register_system "backend_${backend}" category speech "${backend}" "${_pos}" \
+                "{set}/posteriors_${tag}.txt" --variant "${tag}"
+        done
+    done
 fi
 
 if [ ${stage} -le 9 ] && [ ${stop_stage} -ge 9 ] && ${attributes}; then
@@ -612,6 +552,8 @@ if [ ${stage} -le 10 ] && [ ${stop_stage} -ge 10 ] && ${attributes}; then
                 --model_dir "${_dir}/export" --device "${_device}" --batch_size "${infer_batch_size}" \
                 --data "${_in[@]}" --out_dir "${_out[@]}"
     done
+    register_system "${attr_system}" attributes speech emotion_attributes 1 "{set}/attributes.txt"
+    register_system "${attrft_system}" attributes speech emotion_attributes_ft 2 "{set}/attributes.txt"
 fi
 
 if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ] && [ -n "${text_models}" ]; then
@@ -673,7 +615,9 @@ fi
 
 if [ ${stage} -le 13 ] && [ ${stop_stage} -ge 13 ] && [ -n "${text_models}" ]; then
     log "Stage 13: Text posteriors and attribute predictions of ${infer_sets}"
+    _pos=0
     for model in ${text_models}; do
+        _pos=$((_pos + 1))
         for target in category $(${attributes} && echo attributes); do
             _dir=${expdir}/text_${model}_${target}
             _in=(); _out=()
@@ -682,7 +626,11 @@ if [ ${stage} -le 13 ] && [ ${stop_stage} -ge 13 ] && [ -n "${text_models}" ]; t
                 ${python} -m voxrecipes.bin.infer_text_classifier --no_progress \
                     --model_dir "${_dir}/model" --device "${_device}" --batch_size "${text_batch_size}" \
                     --text "${_in[@]}" --out_dir "${_out[@]}"
-            [ "${target}" = category ] || continue
+            if [ "${target}" = attributes ]; then
+                register_system "text_${model}_${target}" attributes text text "${_pos}" "{set}/attributes.txt" \
+                    --text_model "${model}"
+                continue
+            fi
             for dset in ${infer_sets}; do
                 # posteriors_train: the model's own (training) prior; posteriors_uniform: the prior fix.
                 mv "${_dir}/${dset}/posteriors.txt" "${_dir}/${dset}/posteriors_train.txt"
@@ -692,83 +640,70 @@ if [ ${stage} -le 13 ] && [ ${stop_stage} -ge 13 ] && [ -n "${text_models}" ]; t
                     --out "${_dir}/${dset}/posteriors_uniform.txt" > "${_dir}/${dset}/log_prior_fix.txt" 2>&1 \
                     || { cat "${_dir}/${dset}/log_prior_fix.txt"; exit 1; }
             done
+            for tag in train uniform; do
+                register_system "text_${model}_${target}" category text text "${_pos}" "{set}/posteriors_${tag}.txt" \
+                    --variant "${tag}" --text_model "${model}"
+            done
         done
     done
 fi
 
 if [ ${stage} -le 14 ] && [ ${stop_stage} -ge 14 ] && [ -n "${fusion_systems}${attribute_fusion_systems}" ]; then
+    _pos=0
     for method in ${_fusion_methods}; do
+        _pos=$((_pos + 1))
         log "Stage 14: ${method} fusion of ${fusion_systems}, tuned on ${valid_set}: ${expdir}/fusion_${method}"
-        fuse "${expdir}/fusion_${method}" category_posteriors utt2category "${fusion_systems}" --method "${method}"
+        fuse "${expdir}/fusion_${method}" utt2category "${fusion_systems}" --method "${method}"
+        # shellcheck disable=SC2086
+        register_system "fusion_${method}" category fusion "${method}" "${_pos}" "{set}/posteriors.txt" \
+            --fused_from ${fusion_systems} --weights weights.json
     done
     if [ -n "${attribute_fusion_systems}" ]; then
         log "Stage 14: per-attribute interpolation of ${attribute_fusion_systems}, tuned on ${valid_set}: ${expdir}/fusion_attributes"
-        fuse "${expdir}/fusion_attributes" attribute_predictions utt2attrs "${attribute_fusion_systems}" \
+        fuse "${expdir}/fusion_attributes" utt2attrs "${attribute_fusion_systems}" \
             --method interpolation --task attributes
+        # shellcheck disable=SC2086
+        register_system fusion_attributes attributes fusion interpolation 1 "{set}/attributes.txt" \
+            --fused_from ${attribute_fusion_systems} --weights weights.json
     fi
 fi
 
 if [ ${stage} -le 15 ] && [ ${stop_stage} -ge 15 ]; then
-    log "Stage 15: Evaluation of ${eval_sets}"
-    while IFS= read -r sys; do
-        for dset in ${eval_sets}; do
+    log "Stage 15: Evaluation of ${eval_sets}: every system registered under ${expdir}"
+    # shellcheck disable=SC2086
+    _systems=$(list_systems --sets ${eval_sets})
+    while IFS=$'\t' read -r _id _kind dset _output _eval_dir; do
+        [ -n "${_id}" ] || continue
+        if [ "${_kind}" = category ]; then
             # shellcheck disable=SC2086
             ${python} -m voxrecipes.bin.evaluate_classification \
-                --posteriors "$(category_posteriors "${sys}" "${dset}")" \
+                --posteriors "${_output}" \
                 --labels "data/${dset}/utt2category" \
                 --classes ${classes} \
                 --num_bootstrap "${num_bootstrap}" \
                 --seed "${eval_seed}" \
                 --set_name "${dset}" \
-                --out_dir "$(category_eval_dir "${sys}" "${dset}")"
-        done
-    done < <(category_systems)
-    while IFS= read -r sys; do
-        for dset in ${eval_sets}; do
+                --out_dir "${_eval_dir}"
+        else
             ${python} -m voxrecipes.bin.evaluate_attributes \
-                --predictions "$(attribute_predictions "${sys}" "${dset}")" \
+                --predictions "${_output}" \
                 --labels "data/${dset}/utt2attrs" \
                 --num_bootstrap "${num_bootstrap}" \
                 --seed "${eval_seed}" \
                 --set_name "${dset}" \
-                --out_dir "${expdir}/${sys}/${dset}/eval"
-        done
-    done < <(attribute_systems)
+                --out_dir "${_eval_dir}"
+        fi
+    done <<< "${_systems}"
 fi
 
 if [ ${stage} -le 16 ] && [ ${stop_stage} -ge 16 ]; then
-    log "Stage 16: RESULTS.md"
-    entries=()
-    while IFS= read -r sys; do
-        for dset in ${eval_sets}; do
-            entries+=(--category "$(category_name "${sys}")=${dset}=$(category_eval_dir "${sys}" "${dset}")/metrics.json")
-        done
-        # A system scored with its training prior is compared with its balanced-prior twin.
-        if [[ ${sys} == */train ]] && [[ " ${priors} " == *" uniform "* || ${sys} == text_* ]]; then
-            entries+=(--prior_pair "$(category_name "${sys}")=$(category_name "${sys%/train}/uniform")")
-        fi
-    done < <(category_systems)
-    [ ${#entries[@]} -gt 0 ] && entries+=(--prior_set "${valid_set}")
-    while IFS= read -r sys; do
-        for dset in ${eval_sets}; do
-            entries+=(--attributes "$(attribute_name "${sys}")=${dset}=${expdir}/${sys}/${dset}/eval/metrics.json")
-        done
-    done < <(attribute_systems)
-    # Fusion: the chosen weights, whether fusion beats each fused system, and which modality leads.
+    log "Stage 16: RESULTS.md of the systems registered under ${expdir}"
+    # Systems, names, prior pairs, fusion checks and weights come from the registry (exp/*/system.json).
+    entries=(--exp_dir "${expdir}" --prior_set "${valid_set}")
+    # The fusion and modality verdicts are given on the tuning set and Test1.
     _check_sets=$(echo "${valid_set} ${test_sets}" | tr ' ' '\n' | grep -x -E "${valid_set}|test1" | tr '\n' ' ' || true)
-    for method in ${_fusion_methods}; do
-        _singles=(); for sys in ${fusion_systems}; do _singles+=("$(category_name "${sys}")"); done
-        entries+=(--fusion_weights "$(category_name "fusion_${method}")=${expdir}/fusion_${method}/weights.json"
-                  --fusion_check "$(category_name "fusion_${method}")=$(IFS=,; echo "${_singles[*]}")")
-    done
-    if [ -n "${attribute_fusion_systems}" ]; then
-        _singles=(); for sys in ${attribute_fusion_systems}; do _singles+=("$(attribute_name "${sys}")"); done
-        entries+=(--fusion_weights "$(attribute_name fusion_attributes)=${expdir}/fusion_attributes/weights.json"
-                  --fusion_check "$(attribute_name fusion_attributes)=$(IFS=,; echo "${_singles[*]}")"
-                  --modality_check "$(attribute_name "text_${first_text_model}_attributes")=$(attribute_name "${attrft_system}")")
-    fi
-    [ -n "${_fusion_methods}${attribute_fusion_systems}" ] && [ -n "${_check_sets}" ] && \
-        entries+=(--check_sets ${_check_sets})
+    # shellcheck disable=SC2086
+    [ -n "${_check_sets}" ] && entries+=(--check_sets ${_check_sets})
     # The WER of each set's ASR transcripts (stage 11), when the text side ran ASR on it.
     for dset in ${all_sets}; do
         if [ -n "${text_models}" ] && [ -f "${textdir}/${dset}/asr_model" ] && [ -f "${textdir}/${dset}/wer.json" ]; then
@@ -787,11 +722,11 @@ if [ ${stage} -le 17 ] && [ ${stop_stage} -ge 17 ] && [ -n "${submission_sets}" 
         mkdir -p "${_out}"
         # shellcheck disable=SC2086
         ${python} -m voxrecipes.bin.write_submission --task category --classes ${classes} \
-            --posteriors "$(category_posteriors "${submission_system}" "${dset}")" \
+            --posteriors "$(list_systems --ids "${submission_system}" --sets "${dset}" --field output)" \
             --data "data/${dset}" --out "${_out}/categories.csv"
         if ${attributes}; then
             ${python} -m voxrecipes.bin.write_submission --task attributes \
-                --posteriors "$(attribute_predictions "${attribute_submission_system}" "${dset}")" \
+                --posteriors "$(list_systems --ids "${attribute_submission_system}" --sets "${dset}" --field output)" \
                 --data "data/${dset}" --out "${_out}/attributes.csv"
         fi
         log "  ${dset}: $(ls "${_out}"/*.csv | tr '\n' ' ')"

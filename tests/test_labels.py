@@ -1,0 +1,84 @@
+"""The one label module: the vocabulary every recipe module shares, and its file parsers."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voxrecipes import labels
+from voxrecipes.data.table import write_table
+from voxrecipes.errors import DataError
+
+PACKAGE = Path(labels.__file__).parent
+
+
+def test_vocabulary():
+    assert labels.EMOTION_CLASSES == ("A", "S", "H", "U", "F", "D", "C", "N")
+    assert labels.EMOTION_CODES == labels.EMOTION_CLASSES + ("O", "X")
+    assert labels.ATTRIBUTES == ("valence", "arousal", "dominance") and labels.ATTR_RANGE == (1.0, 7.0)
+    assert labels.TOXIC_CLASSES == ("Profanity", "Bullying", "Dating_Sexting", "Racist", "Other")
+    assert set(labels.TOXIC_AP_CLASSES) < set(labels.TOXIC_CLASSES)
+    assert list(labels.EMOTION_NAMES) == list(labels.EMOTION_CODES)
+
+
+def test_mini_corpus_generator_keeps_its_list_types():
+    from voxrecipes.corpora import mini_podcast
+
+    assert mini_podcast.EMO_CODES == list(labels.EMOTION_CODES)
+    assert mini_podcast.PRIMARY_CODES == list(labels.EMOTION_CLASSES)
+
+
+@pytest.mark.parametrize(("module", "name", "value"), [
+    ("voxrecipes.tasks.emotion", "CLASSES", "EMOTION_CODES"),
+    ("voxrecipes.tasks.emotion", "F1_CLASSES", "EMOTION_CLASSES"),
+    ("voxrecipes.metrics.submission", "CHALLENGE_CLASSES", "EMOTION_CLASSES"),
+    ("voxrecipes.metrics.submission", "NON_CHALLENGE_CLASSES", "PSEUDO_CLASSES"),
+    ("voxrecipes.models.text_classifier", "CATEGORY_CLASSES", "EMOTION_CLASSES"),
+    ("voxrecipes.data.balance", "PRIMARY_CLASSES", "EMOTION_CLASSES"),
+    ("voxrecipes.corpora.msp_podcast", "EMO_CODES", "EMOTION_CODES"),
+    ("voxrecipes.backend.prior", "PSEUDO_CLASSES", "PSEUDO_CLASSES"),
+    ("voxrecipes.data.datadir", "ATTRIBUTES", "ATTRIBUTES"),
+    ("voxrecipes.metrics.toxicity", "AP_CLASSES", "TOXIC_AP_CLASSES"),
+    ("voxrecipes.corpora.toxicity_manifest", "CLASSES", "TOXICITY_CLASSES"),
+    ("voxrecipes.corpora.toxic_text_set", "TOXIC", "TOXIC_CLASSES"),
+    ("voxrecipes.corpora.mini_podcast", "EMO_NAMES", "EMOTION_NAMES"),
+])
+def test_modules_use_the_label_module(module, name, value):
+    assert getattr(importlib.import_module(module), name) is getattr(labels, value)
+
+
+def test_no_other_module_spells_out_the_emotion_class_list():
+    """A literal list of the eight codes anywhere else would be a second definition to keep in step."""
+    pattern = re.compile(r"""["']A["'],\s*["']S["'],\s*["']H["'],\s*["']U["']""")
+    spelled = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+               if p.name != "labels.py" and pattern.search(p.read_text(encoding="utf-8"))]
+    assert spelled == []
+
+
+def test_parsers_name_file_and_line(tmp_path):
+    path = tmp_path / "utt2attrs"
+    assert labels.parse_attrs("4 2.5 7", path, 3) == (4.0, 2.5, 7.0)
+    with pytest.raises(DataError, match=r"utt2attrs:3: dominance 7.5 outside the 1-7 scale"):
+        labels.parse_attrs("4 2.5 7.5", path, 3)
+    with pytest.raises(DataError, match=r"utt2attrs:2: arousal is not finite: 'nan'"):
+        labels.parse_attrs("4 nan 2", path, 2)
+    with pytest.raises(DataError, match=r"label 'Racist' repeated"):
+        labels.parse_labels("Racist Other Racist", tmp_path / "utt2labels", 1)
+
+    write_table(tmp_path / "utt2category", {"u1": "A", "u2": "O", "u3": "Sad"})
+    with pytest.raises(DataError, match=r"utt2category:3: unknown class 'Sad' for 'u3'"):
+        labels.read_category_labels(tmp_path / "utt2category", labels.EMOTION_CLASSES, labels.PSEUDO_CLASSES)
+    write_table(tmp_path / "utt2category", {"u1": "A", "u2": "O", "u3": "N"})
+    assert labels.read_category_labels(tmp_path / "utt2category", labels.EMOTION_CLASSES,
+                                       labels.PSEUDO_CLASSES) == ({"u1": 0, "u3": 7}, {"O": 1})
+    write_table(path, {"u1": "1 2 3", "u2": "7 6.5 1"})
+    utts, matrix = labels.read_attribute_table(path)
+    assert utts == ["u1", "u2"]
+    np.testing.assert_array_equal(matrix, [[1, 2, 3], [7, 6.5, 1]])
+    write_table(tmp_path / "utt2labels", {"u1": "Racist Other", "u2": "No_Violation"})
+    assert labels.read_multilabel_labels(tmp_path / "utt2labels", labels.TOXICITY_CLASSES) == {
+        "u1": [0, 0, 0, 1, 1, 0], "u2": [0, 0, 0, 0, 0, 1]}

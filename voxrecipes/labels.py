@@ -1,0 +1,145 @@
+"""The label vocabulary of both recipes and the parsers of the label files, in one place.
+
+Emotion (MSP-Podcast, the Odyssey 2024 challenge): eight primary categories, two
+pseudo-categories that are in the labels but never a challenge answer, and three
+attributes on a 1-7 scale. Toxicity (the text-injection paper): six multi-label
+classes, four of which make up the mAP. Every module that needs one of these lists,
+or reads ``utt2category`` / ``utt2labels`` / ``utt2attrs``, imports it from here, so
+that a list is changed once.
+
+The parsers take ``(value text, file path, line)`` and raise :class:`DataError` with the
+file, line and reason (the data contract); :mod:`voxrecipes.data.datadir` uses them for
+every line it reads.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from voxrecipes.data.table import read_table
+from voxrecipes.errors import DataError
+
+# ---------------------------------------------------------------------------------- emotion
+#: The eight MSP-Podcast primary emotions (anger, sadness, happiness, surprise, fear, disgust,
+#: contempt, neutral), in the challenge's order: the classes of the macro-F1 and of the CSVs.
+EMOTION_CLASSES = ("A", "S", "H", "U", "F", "D", "C", "N")
+#: MSP-Podcast's pseudo-categories, "Other" and "No agreement": in the labels, trained on by the
+#: speech model (paper sec. 3.1: 10 classes), left out of the backends, the text models and the CSVs.
+PSEUDO_CLASSES = ("O", "X")
+#: Every code of the EmoClass column: the emotion model's 10 training classes.
+EMOTION_CODES = EMOTION_CLASSES + PSEUDO_CLASSES
+#: The name of each code.
+EMOTION_NAMES = {"A": "Angry", "S": "Sad", "H": "Happy", "U": "Surprise", "F": "Fear", "D": "Disgust",
+                 "C": "Contempt", "N": "Neutral", "O": "Other", "X": "No agreement"}
+#: The columns of ``utt2attrs`` (and of attribute predictions), in that order.
+ATTRIBUTES = ("valence", "arousal", "dominance")
+#: The scale of the valence/arousal/dominance attributes in ``utt2attrs``.
+ATTR_RANGE = (1.0, 7.0)
+
+# ---------------------------------------------------------------------------------- toxicity
+#: The toxicity classes of the manifests and ``utt2labels``.
+TOXICITY_CLASSES = ("Profanity", "Bullying", "Dating_Sexting", "Racist", "Other", "No_Violation")
+#: The class of an utterance with no toxic label.
+NO_VIOLATION = "No_Violation"
+#: The toxic classes (every class but :data:`NO_VIOLATION`).
+TOXIC_CLASSES = tuple(c for c in TOXICITY_CLASSES if c != NO_VIOLATION)
+#: The four toxic classes the paper averages into mAP, in the column order of its Tables 2 and 3.
+TOXIC_AP_CLASSES = ("Profanity", "Dating_Sexting", "Racist", "Bullying")
+
+
+# ---------------------------------------------------------------------------------- line parsers
+def parse_float(value: str, path: Path, line: int, what: str) -> float:
+    """A finite number, or a DataError naming ``what``."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise DataError(path, line, f"{what} is not a number: '{value}'") from None
+    if not math.isfinite(number):
+        raise DataError(path, line, f"{what} is not finite: '{value}'")
+    return number
+
+
+def parse_labels(value: str, path: Path, line: int) -> list[str]:
+    """An ``utt2labels`` value: one or more distinct class names."""
+    labels = value.split()
+    if not labels:
+        raise DataError(path, line, "no labels (an utterance without a class is written 'No-Violation' "
+                                    "or similar, never an empty line)")
+    seen: set[str] = set()
+    for label in labels:
+        if label in seen:
+            raise DataError(path, line, f"label '{label}' repeated")
+        seen.add(label)
+    return labels
+
+
+def parse_attrs(value: str, path: Path, line: int) -> tuple[float, float, float]:
+    """An ``utt2attrs`` value: valence, arousal and dominance, each on the :data:`ATTR_RANGE` scale."""
+    fields = value.split()
+    if len(fields) != 3:
+        raise DataError(path, line, f"expected 3 numbers (valence arousal dominance), found {len(fields)}")
+    numbers = []
+    for name, text in zip(ATTRIBUTES, fields):
+        number = parse_float(text, path, line, name)
+        if not ATTR_RANGE[0] <= number <= ATTR_RANGE[1]:
+            raise DataError(path, line, f"{name} {text} outside the {ATTR_RANGE[0]:g}-{ATTR_RANGE[1]:g} scale")
+        numbers.append(number)
+    return (numbers[0], numbers[1], numbers[2])
+
+
+# ---------------------------------------------------------------------------------- file readers
+def read_attribute_table(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
+    """Utterance ids and the (utterances x 3) valence/arousal/dominance matrix of a ``utt2attrs`` file.
+
+    Each line goes through :func:`parse_attrs`, so a bad line (not three numbers, not
+    finite, outside the 1-7 scale) is a :class:`DataError` at its file and line.
+    """
+    path = Path(path)
+    table = read_table(path)
+    utts = list(table)
+    rows = [parse_attrs(value, path, lineno) for lineno, value in enumerate(table.values(), start=1)]
+    return utts, np.array(rows, dtype=np.float64).reshape(len(utts), len(ATTRIBUTES))
+
+
+def read_category_labels(path: str | os.PathLike, classes: Sequence[str],
+                         ignore: Sequence[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """``utt2category`` -> ``({utt: class index}, {ignored class: count})``; an unknown code is a DataError."""
+    table = read_table(path)
+    index = {c: i for i, c in enumerate(classes)}
+    labels: dict[str, int] = {}
+    dropped: dict[str, int] = {}
+    for lineno, (utt, value) in enumerate(table.items(), start=1):  # read_table rejects empty lines
+        code = value.strip()
+        if code in index:
+            labels[utt] = index[code]
+        elif code in ignore:
+            dropped[code] = dropped.get(code, 0) + 1
+        else:
+            raise DataError(path, lineno, f"unknown class '{code}' for '{utt}' (classes: {' '.join(classes)}; "
+                                          f"not trained on: {' '.join(ignore) or 'none'})")
+    return labels, dropped
+
+
+def read_multilabel_labels(path: str | os.PathLike, classes: Sequence[str]) -> dict[str, list[float]]:
+    """``utt2labels`` (space-separated class names) -> ``{utt: multi-hot}``; unknown names are DataErrors."""
+    index = {c: i for i, c in enumerate(classes)}
+    labels: dict[str, list[float]] = {}
+    for lineno, (utt, value) in enumerate(read_table(path).items(), start=1):
+        hot = [0.0] * len(classes)
+        for name in value.split():
+            if name not in index:
+                raise DataError(path, lineno, f"unknown class '{name}' for '{utt}' (classes: {' '.join(classes)})")
+            hot[index[name]] = 1.0
+        labels[utt] = hot
+    return labels
+
+
+def read_attribute_labels(path: str | os.PathLike) -> dict[str, list[float]]:
+    """``utt2attrs`` (``valence arousal dominance``, 1-7) -> ``{utt: [v, a, d]}``; bad lines are DataErrors."""
+    utts, values = read_attribute_table(path)
+    return dict(zip(utts, values.tolist()))
