@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -24,6 +23,7 @@ from voxrecipes.data.chunking import batch_chunks, max_aggregate
 from voxrecipes.data.datadir import DataDir
 from voxrecipes.data.posteriors import Posteriors
 from voxrecipes.errors import ConfigError
+from voxrecipes.models.precision import autocast, resolve_precision
 from voxrecipes.models.whisper_classifier import extract_features, make_feature_extractor
 from voxrecipes.tasks.toxicity import TrainedClassifier
 
@@ -35,21 +35,26 @@ SORT_WINDOW = 16
 
 @torch.no_grad()
 def score_chunks(trained: TrainedClassifier, waveforms: list[np.ndarray], extractor=None,
-                 bf16: bool = False) -> np.ndarray:
-    """Sigmoid scores ``(len(waveforms), classes)`` of chunks no longer than the model's input."""
+                 precision: str = "fp32") -> np.ndarray:
+    """Sigmoid scores ``(len(waveforms), classes)`` (float32) of chunks no longer than the model's input.
+
+    ``precision``: ``fp32`` or ``bf16`` (autocast), as :func:`~voxrecipes.models.precision.resolve_precision` gives.
+    """
     extractor = extractor or make_feature_extractor(trained.max_seconds, trained.num_mel_bins)
     features, lengths = extract_features(extractor, waveforms)
     device = next(trained.model.parameters()).device
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
-    with autocast:
+    with autocast(precision, device):
         logits, _ = trained.model(features.to(device), lengths.to(device))
     return torch.sigmoid(logits.float()).cpu().numpy()
 
 
 def score_data_dir(trained: TrainedClassifier, data_dir: str | os.PathLike, *, chunk_s: float | None = None,
-                   stride_s: float | None = None, batch_size: int = 16, bf16: bool = False,
+                   stride_s: float | None = None, batch_size: int = 16, precision: str = "fp32",
                    progress: bool = True) -> Posteriors:
-    """Per-clip max-over-chunks scores of every utterance of ``data_dir`` (rows in utterance order)."""
+    """Per-clip max-over-chunks scores of every utterance of ``data_dir`` (rows in utterance order).
+
+    ``precision``: ``fp32``, ``bf16`` or ``auto`` (bf16 where the device runs it natively; logged).
+    """
     from tqdm import tqdm
 
     chunk_s = trained.max_seconds if chunk_s is None else chunk_s
@@ -57,6 +62,7 @@ def score_data_dir(trained: TrainedClassifier, data_dir: str | os.PathLike, *, c
     if chunk_s > trained.max_seconds:
         raise ConfigError(f"--chunk_seconds {chunk_s} exceeds the model's input length {trained.max_seconds} s")
     dd = DataDir.load(data_dir)
+    precision = resolve_precision(precision, next(trained.model.parameters()).device)
     extractor = make_feature_extractor(trained.max_seconds, trained.num_mel_bins)
     scores: dict[str, np.ndarray] = {}
     num_chunks = 0
@@ -68,7 +74,7 @@ def score_data_dir(trained: TrainedClassifier, data_dir: str | os.PathLike, *, c
             picked = order[begin:begin + batch_size]
             waves = [window[i] for i in picked]
             owners = [window_owners[i] for i in picked]
-            for utt, row in max_aggregate(score_chunks(trained, waves, extractor, bf16), owners).items():
+            for utt, row in max_aggregate(score_chunks(trained, waves, extractor, precision), owners).items():
                 if utt not in scores:
                     bar.update(1)
                 scores[utt] = row if utt not in scores else np.maximum(scores[utt], row)
