@@ -8,6 +8,12 @@ set never has to fit in memory; within a window of ``SORT_WINDOW`` batches the c
 are batched by length, so that a model with dynamic padding pads little (a clip's
 scores do not depend on its batch: padding is masked out or, without dynamic padding,
 every chunk is padded to the full input).
+
+With a dynamic-padding model the log-mel features are also computed only up to the
+batch's longest chunk (plus :data:`EDGE_SAMPLES`) instead of the full input: on a
+batch of 3 s chunks, Whisper's front end on 15 s of zeros cost several times the
+forward pass of a small model. The encoder reads only the frames up to the longest
+chunk, and those frames are the same either way (see :func:`chunk_features`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import os
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from voxrecipes.data.audio import SAMPLE_RATE, iter_audio
 from voxrecipes.data.chunking import batch_chunks, max_aggregate
@@ -31,6 +38,37 @@ logger = logging.getLogger(__name__)
 
 #: chunks are sorted by length within windows of this many batches before batching
 SORT_WINDOW = 16
+#: zero samples kept after a batch's longest chunk when its features are computed to that length only: an
+#: STFT frame (n_fft 400, hop 160, centred) reads 200 samples after its centre, and the encoder reads one
+#: frame past the longest chunk (conv2's stride 2 rounds the frames up to even), so 200 + 2 * 160 = 520
+#: samples make every frame it reads the same as with padding to the full input; ours: 640 (4 hops), a margin.
+EDGE_SAMPLES = 640
+
+
+def chunk_features(trained: TrainedClassifier, extractor, waveforms: list[np.ndarray]
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-mel features ``(B, n_mels, max_seconds * 100)`` and valid mel frames ``(B,)`` of chunks for ``trained``.
+
+    A model without dynamic padding attends to the padding, so its chunks are padded to
+    the full input, as in training. A model with dynamic padding reads only the frames
+    up to the batch's longest chunk, so the features are computed on the waveforms padded
+    to that length plus :data:`EDGE_SAMPLES` (every frame the encoder reads sees the
+    same samples, and Whisper's per-clip normalisation (the clip's maximum) is not
+    changed by padding zeros), and zero-filled beyond it to the input size the model
+    checks. The result equals the full computation on every frame the model reads.
+    """
+    if not getattr(trained.model, "dynamic_padding", False):
+        return extract_features(extractor, waveforms)
+    for i, w in enumerate(waveforms):
+        if np.asarray(w).ndim != 1 or len(w) == 0:
+            raise ValueError(f"waveform {i} must be a non-empty 1-D array, got shape {np.asarray(w).shape}")
+    samples = min(extractor.n_samples, max(len(w) for w in waveforms) + EDGE_SAMPLES)
+    out = extractor([np.asarray(w, dtype=np.float32) for w in waveforms], sampling_rate=extractor.sampling_rate,
+                    padding="max_length", max_length=samples, truncation=True, return_attention_mask=True,
+                    return_tensors="pt")
+    features = out["input_features"]
+    features = F.pad(features, (0, extractor.nb_max_frames - features.shape[-1]))
+    return features, out["attention_mask"].sum(dim=1).long()
 
 
 @torch.no_grad()
@@ -41,7 +79,7 @@ def score_chunks(trained: TrainedClassifier, waveforms: list[np.ndarray], extrac
     ``precision``: ``fp32`` or ``bf16`` (autocast), as :func:`~voxrecipes.models.precision.resolve_precision` gives.
     """
     extractor = extractor or make_feature_extractor(trained.max_seconds, trained.num_mel_bins)
-    features, lengths = extract_features(extractor, waveforms)
+    features, lengths = chunk_features(trained, extractor, waveforms)
     device = next(trained.model.parameters()).device
     with autocast(precision, device):
         logits, _ = trained.model(features.to(device), lengths.to(device))
