@@ -16,17 +16,16 @@ synthetic task, then runs the real inference code
 - the time of each pass (median of ``--rounds``, fp32 and bf16 alternating) and the
   ratio fp32 / bf16.
 
-The task: each clip (1-20 s for toxicity, so that long clips are chunked; 1-6 s for
-emotion) is noise plus, for each of its classes, a weak tone of that class's frequency
-at a random level; a clip of the "none" class has no tone. The toxicity head is fitted
-in closed form: the projection is the identity and the classifier is a logistic
-regression per class (scikit-learn) on the fp32 mean-pooled encoder outputs of the
-training clips (mean pooling and a linear layer commute, so this is exactly the model's
-head). The emotion head (attentive pooling, dense, BatchNorm, output) is trained with
-Adam on the fp32 encoder outputs of one 2-4 s crop per training clip, computed once.
-The levels are set so that the task is not solved perfectly: a ranking that bf16 could
-change needs scores that are not all 0 or 1. The mini recipes' real models are a later
-check (the lead's run).
+The task: a clip carries its classes as spoken keywords (espeak-ng, neutral stand-in
+words such as "banana", one per class, in a carrier sentence; a "none" / No_Violation clip
+is a neutral sentence) placed at a random point in 1-20 s of noise for toxicity (so that
+long clips are chunked and the keyword lies in one chunk) or 1-6 s for emotion. The
+toxicity head is fitted in closed form: the projection is the identity and the classifier
+is a logistic regression per class (scikit-learn) on the fp32 mean-pooled encoder outputs
+of the training clips (mean pooling and a linear layer commute, so this is exactly the
+model's head). The emotion head (attentive pooling, dense, BatchNorm, output) is trained
+with Adam on the fp32 encoder outputs of one 2-4 s crop per training clip, computed once.
+The mini recipes' real models are a later check (the lead's run).
 
 Example::
 
@@ -39,6 +38,7 @@ import argparse
 import datetime
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -63,26 +63,40 @@ from voxrecipes.models.whisper_classifier import (  # noqa: E402
 from voxrecipes.tasks.toxicity import AP_CLASSES, CLASSES, TrainedClassifier  # noqa: E402
 
 SR = 16000
-#: one tone frequency (Hz) per toxic class; No_Violation clips carry none
-TONES = {"Profanity": 350.0, "Bullying": 800.0, "Dating_Sexting": 1300.0, "Racist": 2100.0, "Other": 2900.0}
-#: emotion classes of the synthetic task: a tone each, and "none"
+#: one keyword per toxic class, spoken in a carrier sentence (neutral stand-ins); No_Violation clips have none
+KEYWORDS = {"Profanity": "banana", "Bullying": "bicycle", "Dating_Sexting": "thunder", "Racist": "umbrella",
+            "Other": "volcano"}
+CARRIERS = ("I think the {} is over there", "did you see the {} today", "we could use the {} next round")
+NEUTRAL = ("let us meet by the gate", "that was a good round", "wait for the timer")
+VOICES = ("en", "en+f3", "en-us", "en+m3", "en+f4")
+#: emotion classes of the synthetic task: a keyword each, and "none"
 EMOTION_CLASSES = ("Profanity", "Bullying", "Dating_Sexting", "Racist", "none")
 MAX_SECONDS = 15.0  # paper: 15 s inputs and chunks
-NOISE = 0.05
-#: tone amplitude range: weak enough that some clips are hard
-TONE_LEVELS = (0.001, 0.02)
+NOISE = 0.01
 
 
-def make_clip(rng: np.random.Generator, classes: list[str], seconds: float) -> np.ndarray:
-    t = np.arange(int(seconds * SR)) / SR
-    wave = NOISE * rng.standard_normal(len(t))
-    for name in classes:
-        if name in TONES:
-            wave += rng.uniform(*TONE_LEVELS) * np.sin(2 * np.pi * TONES[name] * t + rng.uniform(0, 2 * np.pi))
+def speak(text: str, voice: str, speed: int, tmp: Path) -> np.ndarray:
+    from scipy.signal import resample_poly
+
+    path = tmp / "say.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(path), text], check=True)
+    wave, rate = sf.read(path, dtype="float32")
+    return resample_poly(wave, SR, rate).astype(np.float32)
+
+
+def make_clip(rng: np.random.Generator, classes: list[str], seconds: float, tmp: Path) -> np.ndarray:
+    """The classes' keywords (or a neutral sentence) spoken at a random place in ``seconds`` of noise."""
+    words = [KEYWORDS[c] for c in classes if c in KEYWORDS]
+    text = (CARRIERS[rng.integers(len(CARRIERS))].format(" and the ".join(words)) if words
+            else NEUTRAL[rng.integers(len(NEUTRAL))])
+    speech = 0.3 * speak(text, VOICES[rng.integers(len(VOICES))], int(rng.integers(130, 190)), tmp)
+    wave = NOISE * rng.standard_normal(max(int(seconds * SR), len(speech)))
+    start = rng.integers(0, len(wave) - len(speech) + 1)
+    wave[start:start + len(speech)] += speech
     return wave.astype(np.float32)
 
 
-def toxicity_set(rng: np.random.Generator, n: int, durations: tuple[float, float]
+def toxicity_set(rng: np.random.Generator, n: int, durations: tuple[float, float], tmp: Path
                  ) -> list[tuple[list[str], np.ndarray]]:
     out = []
     for i in range(n):
@@ -90,13 +104,15 @@ def toxicity_set(rng: np.random.Generator, n: int, durations: tuple[float, float
         chosen = [CLASSES[k]] if k < 5 else ["No_Violation"]
         if k < 5 and rng.random() < 0.2:
             chosen.append(CLASSES[(k + 2) % 5])
-        out.append((sorted(set(chosen)), make_clip(rng, chosen, rng.uniform(*durations))))
+        out.append((sorted(set(chosen)), make_clip(rng, chosen, rng.uniform(*durations), tmp)))
     return out
 
 
-def emotion_set(rng: np.random.Generator, n: int, durations: tuple[float, float]) -> list[tuple[str, np.ndarray]]:
+def emotion_set(rng: np.random.Generator, n: int, durations: tuple[float, float], tmp: Path
+                ) -> list[tuple[str, np.ndarray]]:
     return [(EMOTION_CLASSES[i % len(EMOTION_CLASSES)],
-             make_clip(rng, [EMOTION_CLASSES[i % len(EMOTION_CLASSES)]], rng.uniform(*durations))) for i in range(n)]
+             make_clip(rng, [EMOTION_CLASSES[i % len(EMOTION_CLASSES)]], rng.uniform(*durations), tmp))
+            for i in range(n)]
 
 
 def write_set(root: Path, clips: list[np.ndarray]) -> tuple[Path, list[str]]:
@@ -230,15 +246,18 @@ def main() -> None:
     whisper_path = resolve_model_path(args.whisper, what="speech encoder")
     with tempfile.TemporaryDirectory() as tmp:
         # -- toxicity: multi-label, chunked scoring, mAP
-        tox_train = toxicity_set(rng, args.train_clips, (1.0, 8.0))
-        tox_test = toxicity_set(rng, args.test_clips, (1.0, 20.0))
-        data, _ = write_set(Path(tmp) / "tox", [w for _, w in tox_test])
+        tox_train = toxicity_set(rng, args.train_clips, (1.0, 8.0), Path(tmp))
+        tox_test = toxicity_set(rng, args.test_clips, (1.0, 20.0), Path(tmp))
+        data, tox_utts = write_set(Path(tmp) / "tox", [w for _, w in tox_test])
         start = time.perf_counter()
         trained = fit_toxicity(args, whisper_path, tox_train)
         report["toxicity_train_s"] = round(time.perf_counter() - start, 1)
         seconds, scores = timed(lambda p: score_data_dir(trained, data, batch_size=args.score_batch, precision=p,
                                                          progress=False), args.rounds)
-        truth = np.array([[1 if c in names else 0 for c in CLASSES] for names, _ in tox_test])
+        # scores come back in the data directory's (sorted) utterance order, not clip order
+        clip_of = {utt: i for i, utt in enumerate(tox_utts)}
+        rows = [clip_of[u] for u in scores["fp32"].utts]
+        truth = np.array([[1 if c in tox_test[i][0] else 0 for c in CLASSES] for i in rows])
         ap_cols = [CLASSES.index(c) for c in AP_CLASSES]
         tox = {}
         for precision, post in scores.items():
@@ -252,15 +271,16 @@ def main() -> None:
         print(json.dumps({"toxicity": tox}, indent=1), flush=True)
 
         # -- emotion: one class, whole utterances, macro-F1, embeddings
-        emo_train = emotion_set(rng, args.train_clips, (1.0, 6.0))
-        emo_test = emotion_set(rng, args.test_clips, (1.0, 6.0))
-        data, _ = write_set(Path(tmp) / "emo", [w for _, w in emo_test])
+        emo_train = emotion_set(rng, args.train_clips, (1.0, 6.0), Path(tmp))
+        emo_test = emotion_set(rng, args.test_clips, (1.0, 6.0), Path(tmp))
+        data, emo_utts = write_set(Path(tmp) / "emo", [w for _, w in emo_test])
         start = time.perf_counter()
         inference = train_emotion(args, whisper_path, emo_train)
         report["emotion_train_s"] = round(time.perf_counter() - start, 1)
         seconds, results = timed(lambda p: infer_data_dir(inference, data, batch_size=args.score_batch, precision=p,
                                                           progress=False), args.rounds)
-        labels = np.array([EMOTION_CLASSES.index(n) for n, _ in emo_test])
+        clip_of = {utt: i for i, utt in enumerate(emo_utts)}
+        labels = np.array([EMOTION_CLASSES.index(emo_test[clip_of[u]][0]) for u in results["fp32"][0]])
         emo = {}
         for precision, (_, outputs, _) in results.items():
             emo[precision] = {"macro_F1": float(f1_score(labels, outputs.argmax(1), average="macro")),
