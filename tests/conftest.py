@@ -38,3 +38,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "recipe_size" not in getattr(item, "fixturenames", ()):
             item.add_marker(skip)
+
+
+class ErrorLine:
+    """The one ``ERROR: ...`` line that ``voxrecipes.cli.run`` prints on stderr for bad input.
+
+    - ``error_line()``: from what ``capsys`` captured so far (the test caught the ``SystemExit`` itself);
+    - ``error_line.run(function, *args)``: call a CLI entry point that must exit with status 1;
+    - ``error_line.of(text)``: from a subprocess's stderr.
+
+    Each asserts that exactly one such line was printed and returns it.
+    """
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+
+    @staticmethod
+    def of(stderr: str) -> str:
+        lines = [line for line in stderr.splitlines() if line.startswith("ERROR:")]
+        assert len(lines) == 1, lines
+        return lines[0]
+
+    def __call__(self) -> str:
+        return self.of(self.capsys.readouterr().err)
+
+    def run(self, function, *args, **kwargs) -> str:
+        with pytest.raises(SystemExit) as info:
+            function(*args, **kwargs)
+        assert info.value.code == 1
+        return self()
+
+
+@pytest.fixture
+def error_line(capsys: pytest.CaptureFixture[str]) -> ErrorLine:
+    """See :class:`ErrorLine`: the single ``ERROR:`` line of a failing CLI."""
+    return ErrorLine(capsys)

@@ -231,7 +231,7 @@ def test_align_reorders_and_rejects_mismatches(tmp_path):
     assert a in msg and e in msg and "'X'" in msg and "'N'" in msg
 
 
-def test_bin_mismatch_exit_1_error_line(tmp_path, capsys):
+def test_bin_mismatch_exit_1_error_line(tmp_path, error_line):
     p1, p2, y = complementary_problem(5, 0)
     tune, labels = write_set(tmp_path, "dev_bal", "ASHN", [p1, p2], labels=y)
     utts = [f"utt{i:04d}" for i in range(20)]
@@ -242,9 +242,8 @@ def test_bin_mismatch_exit_1_error_line(tmp_path, capsys):
         run(fuse_posteriors.main, fuse_posteriors.get_parser(),
             ["--method", "interpolation", "--tune", tune[0], bad, "--tune_labels", labels, "--out_dir", str(out)])
     assert exc.value.code == 1
-    err = capsys.readouterr().err
-    line = [ln for ln in err.splitlines() if ln.startswith("ERROR:")]
-    assert len(line) == 1 and tune[0] in line[0] and bad in line[0] and "'utt0019'" in line[0]
+    line = error_line()
+    assert tune[0] in line and bad in line and "'utt0019'" in line
     assert not out.exists()
 
     (wrong_classes,), _ = write_set(tmp_path, "wc", ["A", "S", "H", "X"], [p2])
@@ -253,7 +252,7 @@ def test_bin_mismatch_exit_1_error_line(tmp_path, capsys):
             ["--method", "logreg", "--tune", tune[0], wrong_classes, "--tune_labels", labels,
              "--out_dir", str(out)])
     assert exc.value.code == 1
-    line = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("ERROR:")][0]
+    line = error_line()
     assert tune[0] in line and wrong_classes in line and "'X'" in line
     assert not out.exists()
 
@@ -383,13 +382,7 @@ def test_fuse_posteriors_three_systems(tmp_path):
     np.testing.assert_allclose(read_posteriors(out / "dev_bal" / "attributes.txt").matrix, ya, atol=1e-4)
 
 
-def _error_line(capsys) -> str:
-    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("ERROR:")]
-    assert len(lines) == 1, lines
-    return lines[0]
-
-
-def test_bad_apply_sets_and_labels_name_both_files(tmp_path, capsys):
+def test_bad_apply_sets_and_labels_name_both_files(tmp_path, error_line):
     p1, p2, y = complementary_problem(5, 0)
     tune, labels = write_set(tmp_path, "dev_bal", "ASHN", [p1, p2], labels=y)
     utts = [f"utt{i:04d}" for i in range(20)]
@@ -401,7 +394,7 @@ def test_bad_apply_sets_and_labels_name_both_files(tmp_path, capsys):
             run(fuse_posteriors.main, fuse_posteriors.get_parser(), [*base, *extra])
         assert exc.value.code == 1
         assert not out.exists()  # nothing written, not even weights.json
-        return _error_line(capsys)
+        return error_line()
 
     # an --apply set whose two systems scored different utterances
     (a,), _ = write_set(tmp_path, "test1_a", "ASHN", [p1], utts=utts)
@@ -426,7 +419,7 @@ def test_bad_apply_sets_and_labels_name_both_files(tmp_path, capsys):
         run(fuse_posteriors.main, fuse_posteriors.get_parser(),
             ["--method", "interpolation", "--task", "attributes", "--tune", va, vb, "--tune_labels",
              str(tmp_path / "utt2attrs"), "--out_dir", str(out)])
-    line = _error_line(capsys)
+    line = error_line()
     assert vb in line and str(tmp_path / "utt2attrs") in line and "'power'" in line
     assert not out.exists()
 
@@ -454,7 +447,7 @@ def test_attribute_columns_in_another_order_are_aligned_to_utt2attrs(tmp_path):
 
 
 # ----------------------------------------------------------------------------- prior fix stage
-def test_apply_prior_fix_closed_form(tmp_path, capsys):
+def test_apply_prior_fix_closed_form(tmp_path, error_line):
     classes = ["A", "H", "N", "X"]
     rng = np.random.default_rng(0)
     post = rng.dirichlet(np.ones(4), size=6)
@@ -482,13 +475,13 @@ def test_apply_prior_fix_closed_form(tmp_path, capsys):
         run(apply_prior_fix.main, apply_prior_fix.get_parser(),
             ["--posteriors", str(src), "--train_prior_from", str(tmp_path / "bad"), "--out", str(tmp_path / "o2")])
     assert exc.value.code == 1
-    line = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("ERROR:")][0]
+    line = error_line()
     assert str(tmp_path / "bad") in line and str(src) in line
     assert not (tmp_path / "o2").exists()
 
 
 # ----------------------------------------------------------------------------- inputs that are not probabilities
-def test_fusion_refuses_posteriors_that_are_not_probabilities(tmp_path, capsys):
+def test_fusion_refuses_posteriors_that_are_not_probabilities(tmp_path, error_line):
     """Scores summing to 7 would move the tuned weight; negative values would fuse log-posteriors."""
     p1, p2, y = two_class_pair()
     utts = [f"utt{i:04d}" for i in range(len(y))]
@@ -501,7 +494,7 @@ def test_fusion_refuses_posteriors_that_are_not_probabilities(tmp_path, capsys):
             run(fuse_posteriors.main, fuse_posteriors.get_parser(),
                 [*base, "--method", method, "--tune", tune[0], scaled])
         assert exc.value.code == 1
-        line = _error_line(capsys)
+        line = error_line()
         assert f"{scaled}:2:" in line and "sum to 7" in line and "'utt0000'" in line
         assert not out.exists()
     # an --apply file with a negative value (log-posteriors), named with its line
@@ -510,7 +503,7 @@ def test_fusion_refuses_posteriors_that_are_not_probabilities(tmp_path, capsys):
     with pytest.raises(SystemExit):
         run(fuse_posteriors.main, fuse_posteriors.get_parser(),
             [*base, "--tune", *tune, "--apply", f"test1={tune[0]},{logp}"])
-    line = _error_line(capsys)
+    line = error_line()
     assert f"{logp}:2:" in line and "negative" in line
     assert not out.exists()
     # --renormalise: the scaled system fuses as the normalised one, with the same weights
@@ -520,7 +513,7 @@ def test_fusion_refuses_posteriors_that_are_not_probabilities(tmp_path, capsys):
     assert report["weights"] == pytest.approx({"audio": 0.45, "text": 0.55})
 
 
-def test_attribute_fusion_reads_values_outside_zero_one(tmp_path, capsys):
+def test_attribute_fusion_reads_values_outside_zero_one(tmp_path, error_line):
     """Attribute predictions (1-7 scale, rows summing to about 12) are not probabilities and still fuse."""
     utts = [f"utt{i:04d}" for i in range(20)]
     truth = np.random.default_rng(2).uniform(1, 7, size=(20, 3))
@@ -538,10 +531,10 @@ def test_attribute_fusion_reads_values_outside_zero_one(tmp_path, capsys):
         run(fuse_posteriors.main, fuse_posteriors.get_parser(),
             ["--method", "interpolation", "--task", "attributes", "--tune", va, vb, "--tune_labels",
              str(tmp_path / "utt2attrs"), "--out_dir", str(tmp_path / "o2"), "--renormalise"])
-    assert "--renormalise" in _error_line(capsys)
+    assert "--renormalise" in error_line()
 
 
-def test_apply_prior_fix_refuses_non_probabilities(tmp_path, capsys):
+def test_apply_prior_fix_refuses_non_probabilities(tmp_path, error_line):
     """Rows summing to 7 or holding negative values would come out as 'probabilities' of -0.227 and 1.227."""
     classes = ["A", "H", "N"]
     write_table(tmp_path / "utt2category", {"t1": "A", "t2": "H", "t3": "H", "t4": "N"})
@@ -555,7 +548,7 @@ def test_apply_prior_fix_refuses_non_probabilities(tmp_path, capsys):
         with pytest.raises(SystemExit) as exc:
             run(apply_prior_fix.main, apply_prior_fix.get_parser(), argv)
         assert exc.value.code == 1
-        line = _error_line(capsys)
+        line = error_line()
         assert f"{src}:{2 if name == 'sum7' else 3}:" in line
         assert not out.exists()
     # --renormalise accepts the scaled rows and gives what the normalised rows give
@@ -570,7 +563,7 @@ def test_apply_prior_fix_refuses_non_probabilities(tmp_path, capsys):
     assert got.min() >= 0
 
 
-def test_apply_prior_fix_zero_prior_names_class_and_ignored_labels(tmp_path, capsys):
+def test_apply_prior_fix_zero_prior_names_class_and_ignored_labels(tmp_path, error_line):
     classes = ["A", "S", "H", "N", "X"]
     src = tmp_path / "post.txt"
     write_posteriors(src, Posteriors(["u1"], classes, np.full((1, 5), 0.2)))
@@ -582,13 +575,13 @@ def test_apply_prior_fix_zero_prior_names_class_and_ignored_labels(tmp_path, cap
             ["--posteriors", str(src), "--train_prior_from", str(tmp_path / "utt2category"),
              "--out", str(tmp_path / "o.txt")])
     assert exc.value.code == 1
-    line = _error_line(capsys)
+    line = error_line()
     assert str(tmp_path / "utt2category") in line and "'S'" in line
     assert "Sad=2" in line and "O=1" in line
     assert not (tmp_path / "o.txt").exists()
 
 
-def test_tuning_label_outside_the_classes_names_its_line(tmp_path, capsys):
+def test_tuning_label_outside_the_classes_names_its_line(tmp_path, error_line):
     p1, p2, y = two_class_pair(copies=1)
     tune, labels = write_set(tmp_path, "dev_bal", "PQ", [p1, p2], labels=y)
     lines = open(labels).read().splitlines()
@@ -597,6 +590,6 @@ def test_tuning_label_outside_the_classes_names_its_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         run(fuse_posteriors.main, fuse_posteriors.get_parser(),
             ["--method", "interpolation", "--tune", *tune, "--tune_labels", labels, "--out_dir", str(tmp_path / "f")])
-    line = _error_line(capsys)
+    line = error_line()
     assert f"{labels}:5:" in line and "'Qq'" in line and tune[0] in line
     assert not (tmp_path / "f").exists()

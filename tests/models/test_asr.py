@@ -185,15 +185,6 @@ def cli(argv: list[str]) -> None:
     run(transcribe.main, transcribe.get_parser(), [*argv, "--no_progress"])
 
 
-def cli_error(argv: list[str], capsys) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        cli(argv)
-    assert exit_info.value.code == 1
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR:")]
-    assert len(errors) == 1
-    return errors[0]
-
-
 def read_lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
@@ -453,18 +444,18 @@ def test_cli_unknown_backend_is_a_usage_error(ctc_a, tmp_path, capsys):
 
 # -- bad input --------------------------------------------------------------------------------
 
-def test_unequal_data_and_out_dirs(ctc_a, tmp_path, capsys):
+def test_unequal_data_and_out_dirs(ctc_a, tmp_path, error_line):
     data, _ = make_plain_dir(tmp_path)
-    error = cli_error(["--model", str(ctc_a), "--data", str(data), str(data), "--out_dir", str(tmp_path / "o")],
-                      capsys)
+    error = error_line.run(cli, ["--model", str(ctc_a), "--data", str(data), str(data),
+                                 "--out_dir", str(tmp_path / "o")])
     assert "2 --data directories but 1 --out_dir" in error
     assert not (tmp_path / "o").exists()
 
 
-def test_missing_model_is_named(tmp_path, capsys):
+def test_missing_model_is_named(tmp_path, error_line):
     data, _ = make_plain_dir(tmp_path)
     missing = tmp_path / "no" / "such" / "model"
-    error = cli_error(["--model", str(missing), "--data", str(data), "--out_dir", str(tmp_path / "o")], capsys)
+    error = error_line.run(cli, ["--model", str(missing), "--data", str(data), "--out_dir", str(tmp_path / "o")])
     assert f"ASR model directory not found: {missing}" in error
     assert not (tmp_path / "o").exists()
 
@@ -479,7 +470,7 @@ def test_float16_on_cpu_is_refused(ctc_a):
     ("missing", "audio file not found"),
     ("pipe", "failed with exit status"),
 ])
-def test_bad_audio_names_wav_scp_line_and_writes_nothing(ctc_a, tmp_path, capsys, bad, reason):
+def test_bad_audio_names_wav_scp_line_and_writes_nothing(ctc_a, tmp_path, error_line, bad, reason):
     data, utts = make_plain_dir(tmp_path)
     wav_scp = dict(line.split(" ", 1) for line in read_lines(data / "wav.scp"))
     victim = utts[2]  # line 3: some utterances are transcribed before the failure (batch_size 1)
@@ -491,34 +482,34 @@ def test_bad_audio_names_wav_scp_line_and_writes_nothing(ctc_a, tmp_path, capsys
         wav_scp[victim] = "false |"
     (data / "wav.scp").write_text("".join(f"{u} {wav_scp[u]}\n" for u in utts))
     out = tmp_path / "asr"
-    error = cli_error(["--model", str(ctc_a), "--data", str(data), "--out_dir", str(out), "--batch_size", "1"],
-                      capsys)
+    error = error_line.run(cli, ["--model", str(ctc_a), "--data", str(data), "--out_dir", str(out),
+                                 "--batch_size", "1"])
     assert f"{data / 'wav.scp'}:3:" in error and reason in error
     assert not (out / "text").exists()
     assert not out.exists() or list(out.iterdir()) == []  # no temporary file either
 
 
-def test_failed_rerun_keeps_the_previous_text(ctc_a, tmp_path, capsys):
+def test_failed_rerun_keeps_the_previous_text(ctc_a, tmp_path, error_line):
     data, utts = make_plain_dir(tmp_path)
     out = tmp_path / "asr"
     cli(["--model", str(ctc_a), "--data", str(data), "--out_dir", str(out)])
     before = (out / "text").read_text()
     wav_scp = dict(line.split(" ", 1) for line in read_lines(data / "wav.scp"))
     Path(wav_scp[utts[-1]].split()[1]).unlink()  # the 8 kHz pipe's source: `cat` fails
-    error = cli_error(["--model", str(ctc_a), "--data", str(data), "--out_dir", str(out)], capsys)
+    error = error_line.run(cli, ["--model", str(ctc_a), "--data", str(data), "--out_dir", str(out)])
     assert f"{data / 'wav.scp'}:4:" in error
     assert (out / "text").read_text() == before
     assert sorted(p.name for p in out.iterdir()) == ["segments.jsonl", "text"]
 
 
-def test_bad_data_dir_fails_before_the_model_loads(tmp_path, capsys, monkeypatch):
+def test_bad_data_dir_fails_before_the_model_loads(tmp_path, error_line, monkeypatch):
     from voxrecipes.models import asr
 
     data, _ = make_plain_dir(tmp_path)
     (data / "utt2spk").write_text("spk2-Zed spk2\nspk1-utt10 spk1\n")
     monkeypatch.setattr(asr, "Transcriber", lambda *a, **k: pytest.fail("model loaded before data was checked"))
-    error = cli_error(["--model", "openai/whisper-tiny", "--data", str(data), "--out_dir", str(tmp_path / "o")],
-                      capsys)
+    error = error_line.run(cli, ["--model", "openai/whisper-tiny", "--data", str(data),
+                                 "--out_dir", str(tmp_path / "o")])
     assert f"{data / 'utt2spk'}:2:" in error
 
 

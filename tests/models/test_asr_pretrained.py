@@ -196,26 +196,18 @@ def test_transformers_backend_segments_with_english_only_whisper(speech, one_thr
 
 # -- bad input --------------------------------------------------------------------------------
 
-def error_line(argv: list[str], capsys) -> str:
-    with pytest.raises(SystemExit) as info:
-        cli(argv)
-    assert info.value.code == 1
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR:")]
-    assert len(errors) == 1
-    return errors[0]
 
-
-def test_missing_or_incomplete_ct2_dir_fails_before_reading_data(tmp_path, capsys):
+def test_missing_or_incomplete_ct2_dir_fails_before_reading_data(tmp_path, error_line):
     data = tmp_path / "data" / "none"  # not even a data dir: the model is checked first
     missing = tmp_path / "no" / "ct2"
-    error = error_line(["--asr_backend", "faster_whisper", "--model", str(missing), "--data", str(data),
-                        "--out_dir", str(tmp_path / "o")], capsys)
+    error = error_line.run(cli, ["--asr_backend", "faster_whisper", "--model", str(missing), "--data", str(data),
+                               "--out_dir", str(tmp_path / "o")])
     assert str(missing) in error and "CTranslate2 Whisper model not found" in error
     partial = tmp_path / "partial"
     partial.mkdir()
     (partial / "config.json").write_text("{}")
-    error = error_line(["--asr_backend", "faster_whisper", "--model", str(partial), "--data", str(data),
-                        "--out_dir", str(tmp_path / "o")], capsys)
+    error = error_line.run(cli, ["--asr_backend", "faster_whisper", "--model", str(partial), "--data", str(data),
+                               "--out_dir", str(tmp_path / "o")])
     assert str(partial) in error and "model.bin" in error
     assert not (tmp_path / "o").exists()
 

@@ -297,6 +297,8 @@ def test_generation_config_and_processor(packaged):
             assert getattr(gen, "lang_to_id", None) is None
         processor = WhisperProcessor.from_pretrained(str(packaged[name]["hf"]))
         tokenizer = processor.tokenizer
+        # the converter names the pad token (OpenAI's tokenizers pad with <|endoftext|>): the ASR pipeline batches
+        assert tokenizer.pad_token == "<|endoftext|>" and tokenizer.pad_token_id == ids["<|endoftext|>"]
         assert processor.feature_extractor.feature_size == 80
         assert tokenizer.all_special_ids[-1] == ids["<|notimestamps|>"]  # timestamps start right after it
         words = tokenizer.encode(" good morning", add_special_tokens=False)

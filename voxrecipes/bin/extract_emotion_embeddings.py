@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 
 from voxrecipes.cli import run
+from voxrecipes.models.precision import add_precision_argument
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -33,6 +34,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch_size", type=int, default=16, help="utterances per forward pass")
     parser.add_argument("--max_seconds", type=float, default=None, help="use at most this much of each utterance")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    add_precision_argument(parser)
     parser.add_argument("--no_embeddings", action="store_true", help="write only the outputs, not embedding.scp")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     return parser
@@ -52,7 +54,8 @@ def main(args: argparse.Namespace) -> None:
     name = "posteriors.txt" if inference.task == "category" else "attributes.txt"
     for data, out in zip(args.data, args.out_dir):
         utts, outputs, embeddings = infer_data_dir(inference, data, batch_size=args.batch_size,
-                                                   max_seconds=args.max_seconds, progress=not args.no_progress)
+                                                   max_seconds=args.max_seconds, precision=args.precision,
+                                                   progress=not args.no_progress)
         out_dir = Path(out)
         out_dir.mkdir(parents=True, exist_ok=True)
         write_posteriors(out_dir / name, Posteriors(utts, inference.output_names, outputs))

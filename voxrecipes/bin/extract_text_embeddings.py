@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 
 from voxrecipes.cli import run
+from voxrecipes.models.precision import add_precision_argument
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -45,16 +46,21 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_length", type=int, default=512,
                         help="truncate at this many tokens, special tokens included (e5: 512)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available)")
+    add_precision_argument(parser)
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     return parser
 
 
 def main(args: argparse.Namespace) -> None:
-    from voxrecipes.models.text_encoder import embed_data_dir
+    from voxrecipes.models.precision import inference_precision
+    from voxrecipes.models.text_encoder import embed_data_dir, pick_device
 
-    embed_data_dir(args.data, args.model, args.out_prefix, prefix=args.prefix, batch_size=args.batch_size,
-                   normalize=not args.no_normalize, max_length=args.max_length, device=args.device,
-                   progress=not args.no_progress)
+    device = pick_device(args.device)
+    # The embeddings are pooled and written in float32 whatever the precision of the forward pass.
+    with inference_precision(args.precision, device):
+        embed_data_dir(args.data, args.model, args.out_prefix, prefix=args.prefix, batch_size=args.batch_size,
+                       normalize=not args.no_normalize, max_length=args.max_length, device=device,
+                       progress=not args.no_progress)
 
 
 if __name__ == "__main__":

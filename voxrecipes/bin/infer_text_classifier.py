@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 
 from voxrecipes.cli import run
+from voxrecipes.models.precision import add_precision_argument
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -35,6 +36,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out_dir", required=True, nargs="+", help="output directories, one per --text")
     parser.add_argument("--batch_size", type=int, default=32, help="utterances per forward pass")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, auto)")
+    add_precision_argument(parser)
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     return parser
 
@@ -46,6 +48,7 @@ def main(args: argparse.Namespace) -> None:
 
     from voxrecipes.data.posteriors import write_posteriors
     from voxrecipes.errors import ConfigError
+    from voxrecipes.models.precision import autocast, resolve_precision
     from voxrecipes.models.text_classifier import load_text_classifier
     from voxrecipes.tasks.text_classification import score_text_file
 
@@ -56,8 +59,10 @@ def main(args: argparse.Namespace) -> None:
         raise ConfigError(f"{len(args.text)} --text files but {len(args.out_dir)} --out_dir")
     clf = load_text_classifier(args.model_dir, device=args.device)
     name = "posteriors.txt" if clf.task == "category" else "attributes.txt"
+    precision = resolve_precision(args.precision, clf.device)
     for text, out in zip(args.text, args.out_dir):
-        post = score_text_file(clf, text, batch_size=args.batch_size, progress=not args.no_progress)
+        with autocast(precision, clf.device):  # posteriors come out in float32 either way
+            post = score_text_file(clf, text, batch_size=args.batch_size, progress=not args.no_progress)
         write_posteriors(Path(out) / name, post)
         logger.info("%s: %d utterances -> %s", text, len(post.utts), Path(out) / name)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 from voxrecipes.cli import run
+from voxrecipes.models.precision import add_precision_argument
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -28,7 +29,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stride_seconds", type=float, default=None, help="chunk stride (default: chunk length)")
     parser.add_argument("--batch_size", type=int, default=16, help="chunks per forward pass, across clips")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPU)")
+    add_precision_argument(parser)
+    parser.add_argument("--bf16", dest="precision", action="store_const", const="bf16",
+                        help="same as --precision bf16 (kept for old command lines)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     return parser
 
@@ -40,7 +43,7 @@ def main(args: argparse.Namespace) -> None:
 
     trained = load_classifier(args.model_dir, args.checkpoint, device=args.device)
     scores = score_data_dir(trained, args.data, chunk_s=args.chunk_seconds, stride_s=args.stride_seconds,
-                            batch_size=args.batch_size, bf16=args.bf16, progress=not args.no_progress)
+                            batch_size=args.batch_size, precision=args.precision, progress=not args.no_progress)
     write_posteriors(args.out, scores)
 
 

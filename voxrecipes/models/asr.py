@@ -332,8 +332,13 @@ class Transcriber(BatchedTranscriber):
                               "(save the processor next to the model)")
         self.pipe.model.eval()
         if self.pipe.tokenizer.pad_token is None and self.pipe.tokenizer.eos_token is not None:
-            # the pipeline refuses to batch without a pad token; OpenAI's Whisper tokenizers pad with
-            # <|endoftext|>, some converted ones name none (the pad token is never generated)
+            # Compatibility only: the converter (voxrecipes.models.ct2_whisper, version >= 2) and OpenAI's
+            # tokenizers name <|endoftext|> as the pad token, but a directory converted by an older
+            # voxrecipes or by other tools may name none, and the pipeline refuses to batch without one
+            # (the pad token is never generated).
+            logger.warning("%s: the tokenizer names no pad token; padding with its eos token %r (re-convert "
+                           "the model with voxrecipes.bin.convert_ct2_whisper to record it)", self.model_path,
+                           self.pipe.tokenizer.eos_token)
             self.pipe.tokenizer.pad_token = self.pipe.tokenizer.eos_token
         self.sampling_rate = int(self.pipe.feature_extractor.sampling_rate)
         self.kind = str(self.pipe.type)

@@ -68,7 +68,10 @@ CT2_BINARY_VERSION = 6
 WHISPER_SPEC = "WhisperSpec"
 WHISPER_SPEC_REVISION = 3
 #: bump when the converted directory changes, so that caches rebuild
-CONVERTER_VERSION = 1
+#: (2: the tokenizer names <|endoftext|> as its pad token, as OpenAI's Whisper tokenizers do)
+CONVERTER_VERSION = 2
+#: Whisper's end-of-text token: also its bos, eos, unk and pad token
+EOT_TOKEN = "<|endoftext|>"
 #: files a CTranslate2 Whisper directory holds (vocabulary.txt is CTranslate2's own and not needed here)
 CT2_MODEL_FILE = "model.bin"
 CT2_CONFIG_FILE = "config.json"
@@ -488,7 +491,7 @@ def whisper_generation_settings(dims: WhisperDims, ct2_config: dict, tokens: dic
     transformers). ``task`` defaults to ``transcribe`` on multilingual models so that a
     call without ``language`` detects the language and transcribes.
     """
-    eot = _required_token(tokens, "<|endoftext|>", tokenizer_file)
+    eot = _required_token(tokens, EOT_TOKEN, tokenizer_file)
     settings: dict = {
         "decoder_start_token_id": _required_token(tokens, "<|startoftranscript|>", tokenizer_file),
         "bos_token_id": eot, "eos_token_id": eot, "pad_token_id": eot,
@@ -546,7 +549,7 @@ def whisper_config_kwargs(dims: WhisperDims, generation: dict, dtype: str) -> di
     }
 
 
-def _special_tokens_in_order(tokens: dict[str, int], eot: str = "<|endoftext|>") -> list[str]:
+def _special_tokens_in_order(tokens: dict[str, int], eot: str = EOT_TOKEN) -> list[str]:
     """The added tokens except ``<|endoftext|>``, by id (so that the last is ``<|notimestamps|>``)."""
     return [content for content, _ in sorted(tokens.items(), key=lambda item: item[1]) if content != eot]
 
@@ -558,14 +561,16 @@ def build_processor(ct2_dir: Path, n_mels: int, tokens: dict[str, int]):
     has one) gives the feature extractor settings; its ``feature_size`` must equal ``n_mels``.
     The added tokens are registered as the tokenizer's extra special tokens (in id order),
     as in OpenAI's checkpoints on the Hub, so that transformers finds where timestamp
-    tokens begin (after the last special token).
+    tokens begin (after the last special token). The pad token is ``<|endoftext|>``, as in
+    OpenAI's tokenizers (faster-whisper's tokenizer.json names none, and transformers'
+    ASR pipeline refuses to batch without one; the pad token is never generated).
     """
     from transformers import WhisperFeatureExtractor, WhisperProcessor, WhisperTokenizerFast
 
     tokenizer_file = ct2_dir / CT2_TOKENIZER_FILE
     try:
-        tokenizer = WhisperTokenizerFast(tokenizer_file=str(tokenizer_file),
-                                         extra_special_tokens=_special_tokens_in_order(tokens))
+        tokenizer = WhisperTokenizerFast(tokenizer_file=str(tokenizer_file), pad_token=EOT_TOKEN,
+                                         extra_special_tokens=_special_tokens_in_order(tokens, EOT_TOKEN))
     except Exception as err:  # tokenizers raises its own exception types for a bad file
         raise ConfigError(f"{tokenizer_file}: cannot load as a Whisper tokenizer ({err})") from None
     preprocessor = ct2_dir / "preprocessor_config.json"

@@ -51,6 +51,18 @@ Hence:
 No choice of exported weights can make the plain call agree on short clips: the padding
 weight depends on the clip length, and the encoder output on padding frames is not
 zero. ``config.json`` carries a ``voxrecipes_pooling`` note that says so.
+
+Models trained with dynamic padding
+-----------------------------------
+A model trained with ``dynamic_padding`` never saw padding in self-attention: its
+encoder ran on the batch's longest clip with the padding masked out, so a clip's
+output is that of the encoder on the clip alone (its own frames, positions ``0..T-1``).
+The export records this as ``voxrecipes_dynamic_padding: true`` in ``config.json``, and
+:func:`score_with_hf` then crops each clip's features to its valid frames (rounded up to
+even, as ours) and runs the HF encoder's own modules (``conv1``, ``conv2``,
+``embed_positions``, ``layers``, ``layer_norm``) on them: ``WhisperEncoder.forward``
+itself refuses any input shorter than ``2 * max_source_positions`` frames. Clips of the
+full length are scored the same way by the plain call.
 """
 
 from __future__ import annotations
@@ -88,6 +100,16 @@ POOLING_NOTE = (
     "voxrecipes.models.export_hf.score_with_hf (encoder -> keep the first ceil(valid_mel_frames/2) frames -> "
     "model(encoder_outputs=...))."
 )
+DYNAMIC_POOLING_NOTE = (
+    "voxrecipes trained this model with dynamic padding: the encoder ran on each clip's own frames "
+    "(padding masked out of self-attention) and the output was averaged over the valid frames. "
+    "WhisperForAudioClassification.forward pads to chunk_length and lets the padding attend: it gives the same "
+    "scores only for clips of chunk_length seconds or longer. Score shorter clips with "
+    "voxrecipes.models.export_hf.score_with_hf (features cropped to the clip's frames -> the encoder's modules -> "
+    "model(encoder_outputs=...))."
+)
+#: config.json key saying that the model was trained (and must be scored) with dynamic padding
+DYNAMIC_PADDING_KEY = "voxrecipes_dynamic_padding"
 
 
 def _check_model(model: object, class_names: Sequence[str]) -> None:
@@ -136,7 +158,9 @@ def hf_config(model: WhisperTextInjectionClassifier, class_names: Sequence[str])
     config.use_weighted_layer_sum = False
     config.max_source_positions = model.encoder.config.max_source_positions
     config.architectures = ["WhisperForAudioClassification"]
-    config.voxrecipes_pooling = POOLING_NOTE
+    dynamic = bool(getattr(model, "dynamic_padding", False))
+    config.voxrecipes_pooling = DYNAMIC_POOLING_NOTE if dynamic else POOLING_NOTE
+    setattr(config, DYNAMIC_PADDING_KEY, dynamic)
     return config
 
 
@@ -240,6 +264,8 @@ def score_with_hf(
     clips -> ``(B, num_labels)``. Clips longer than the extractor's ``chunk_length`` are
     truncated (chunk them first). Uses only public transformers API: see the module
     docstring for why the plain ``model(input_features)`` call differs on short clips.
+    A model exported with ``voxrecipes_dynamic_padding: true`` in its config runs the
+    encoder on each clip's own frames (:func:`encode_cropped`), as it was trained.
     """
     clips, single = _as_list(waveform)
     for i, clip in enumerate(clips):
@@ -250,12 +276,34 @@ def score_with_hf(
     param = next(model.parameters())
     features = inputs["input_features"].to(param.device, param.dtype)
     valid_mel = inputs["attention_mask"].sum(dim=1)
-    hidden = model.encoder(features).last_hidden_state
-    valid = (valid_mel + 1) // 2  # conv2 (kernel 3, stride 2, padding 1): ceil(frames / 2) outputs
-    logits = [model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden[b:b + 1, : int(n)])).logits[0]
-              for b, n in enumerate(valid.tolist())]
+    if getattr(model.config, DYNAMIC_PADDING_KEY, False):
+        hidden = [encode_cropped(model.encoder, features[b:b + 1], int(n)) for b, n in enumerate(valid_mel.tolist())]
+    else:
+        full = model.encoder(features).last_hidden_state
+        valid = (valid_mel + 1) // 2  # conv2 (kernel 3, stride 2, padding 1): ceil(frames / 2) outputs
+        hidden = [full[b:b + 1, : int(n)] for b, n in enumerate(valid.tolist())]
+    logits = [model(encoder_outputs=BaseModelOutput(last_hidden_state=h)).logits[0] for h in hidden]
     probs = torch.sigmoid(torch.stack(logits))
     return probs[0] if single else probs
+
+
+def encode_cropped(encoder: WhisperEncoder, features: torch.Tensor, mel_frames: int) -> torch.Tensor:
+    """The encoder's output ``(1, ceil(mel_frames / 2), d_model)`` on one clip's own frames, without padding.
+
+    ``features``: ``(1, n_mels, frames)`` padded log-mel features; the first ``mel_frames``
+    (rounded up to even, so that conv2's stride-2 outputs are whole) are used, with
+    positions ``0..T-1`` of the position table: what a dynamic-padding model computes for
+    the clip (its padding masked out). ``WhisperEncoder.forward`` accepts only the full
+    length, so its modules are called in its order.
+    """
+    used = min(mel_frames + mel_frames % 2, features.shape[-1])
+    x = torch.nn.functional.gelu(encoder.conv1(features[:, :, :used]))
+    x = torch.nn.functional.gelu(encoder.conv2(x)).permute(0, 2, 1)
+    x = x + encoder.embed_positions.weight[: x.shape[1]]
+    for layer in encoder.layers:
+        x = layer(x, None)
+        x = x[0] if isinstance(x, tuple) else x
+    return encoder.layer_norm(x)
 
 
 @torch.no_grad()

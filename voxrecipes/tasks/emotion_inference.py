@@ -29,6 +29,7 @@ from voxrecipes.data.datadir import DataDir
 from voxrecipes.errors import DataError
 from voxrecipes.labels import ATTRIBUTES
 from voxrecipes.models.emotion_base import EmotionModelBase, Frontend
+from voxrecipes.models.precision import autocast, resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -118,25 +119,29 @@ def load_exported(model_dir: str | os.PathLike, device: str = "cpu") -> EmotionI
 
 
 @torch.no_grad()
-def infer_batch(inference: EmotionInference, waves: list[np.ndarray], frontend: Frontend | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
+def infer_batch(inference: EmotionInference, waves: list[np.ndarray], frontend: Frontend | None = None,
+                precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
     """(outputs, embeddings) of a batch of 16 kHz waveforms: posteriors or attributes, and dense-layer outputs.
 
     ``frontend``: the model's own (:meth:`~voxrecipes.models.emotion_base.EmotionModelBase.frontend`) by default.
+    ``precision``: ``fp32`` or ``bf16`` autocast (resolved); the results are float32 either way.
     """
     frontend = frontend or inference.model.frontend()
     features, mask = frontend(waves)
     device = next(inference.model.parameters()).device
-    outputs, embedding = inference.model(features.to(device), mask.to(device))
+    with autocast(precision, device):
+        outputs, embedding = inference.model(features.to(device), mask.to(device))
     if inference.task == "category":
         outputs = torch.softmax(outputs.float(), dim=-1)
     return outputs.float().cpu().numpy(), embedding.float().cpu().numpy()
 
 
 def infer_data_dir(inference: EmotionInference, data_dir: str | os.PathLike, *, batch_size: int = 16,
-                   max_seconds: float | None = None, progress: bool = True
+                   max_seconds: float | None = None, precision: str = "fp32", progress: bool = True
                    ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """``(utts, outputs, embeddings)`` of every utterance of ``data_dir`` (whole utterances, capped at max_seconds).
+
+    ``precision``: ``fp32``, ``bf16`` or ``auto`` (bf16 where the device runs it natively; logged).
 
     The audio is read once and held in memory, then batched in order of length, so that
     padding (which pooling ignores but still costs) stays small.
@@ -152,12 +157,13 @@ def infer_data_dir(inference: EmotionInference, data_dir: str | os.PathLike, *, 
             raise DataError(dd.file_path("wav.scp"), dd.line_of("wav.scp", utt), f"utterance '{utt}' is empty")
     order = sorted(utts, key=lambda u: len(audio[u]))
     frontend = inference.model.frontend()
+    precision = resolve_precision(precision, next(inference.model.parameters()).device)
     outputs: dict[str, np.ndarray] = {}
     embeddings: dict[str, np.ndarray] = {}
     bar = tqdm(total=len(utts), desc=f"infer {dd.path}", disable=not progress, mininterval=5, unit="utt")
     for start in range(0, len(order), batch_size):
         part = order[start:start + batch_size]
-        out, emb = infer_batch(inference, [audio[u] for u in part], frontend)
+        out, emb = infer_batch(inference, [audio[u] for u in part], frontend, precision)
         for k, utt in enumerate(part):
             outputs[utt], embeddings[utt] = out[k], emb[k]
         bar.update(len(part))
