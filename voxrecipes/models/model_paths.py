@@ -236,8 +236,9 @@ def _source_files(entry: PackagedCT2Whisper) -> tuple[list[Path], list[Path]]:
 
 
 def _stamp(paths: list[Path], **extra) -> dict:
+    """The sources by resolved path and size: checkouts sharing one venv through a link share one cache."""
     return {"format": _STAMP_FORMAT, **extra,
-            "sources": [{"file": str(path), "bytes": path.stat().st_size} for path in paths]}
+            "sources": [{"file": str(path.resolve()), "bytes": path.stat().st_size} for path in paths]}
 
 
 def _stamp_matches(directory: Path, stamp: dict) -> bool:
