@@ -46,6 +46,8 @@ def test_mini_corpus_generator_keeps_its_list_types():
     ("voxrecipes.corpora.toxicity_manifest", "CLASSES", "TOXICITY_CLASSES"),
     ("voxrecipes.corpora.toxic_text_set", "TOXIC", "TOXIC_CLASSES"),
     ("voxrecipes.corpora.mini_podcast", "EMO_NAMES", "EMOTION_NAMES"),
+    ("voxrecipes.tasks.toxicity", "CLASSES", "TOXICITY_CLASSES"),
+    ("voxrecipes.tasks.toxicity", "AP_CLASSES", "TOXIC_AP_CLASSES"),
 ])
 def test_modules_use_the_label_module(module, name, value):
     assert getattr(importlib.import_module(module), name) is getattr(labels, value)
@@ -54,6 +56,14 @@ def test_modules_use_the_label_module(module, name, value):
 def test_no_other_module_spells_out_the_emotion_class_list():
     """A literal list of the eight codes anywhere else would be a second definition to keep in step."""
     pattern = re.compile(r"""["']A["'],\s*["']S["'],\s*["']H["'],\s*["']U["']""")
+    spelled = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+               if p.name != "labels.py" and pattern.search(p.read_text(encoding="utf-8"))]
+    assert spelled == []
+
+
+def test_no_other_module_spells_out_the_toxicity_class_lists():
+    """The six toxicity classes and the four mAP classes are defined in labels.py only."""
+    pattern = re.compile(r"""["']Profanity["'],\s*["'](Bullying|Dating_Sexting)["']""")
     spelled = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
                if p.name != "labels.py" and pattern.search(p.read_text(encoding="utf-8"))]
     assert spelled == []

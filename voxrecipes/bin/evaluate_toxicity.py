@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 
 from voxrecipes.cli import run
+from voxrecipes.labels import TOXIC_AP_CLASSES
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -27,7 +28,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", required=True, help="data directory with utt2labels (and utt2lang for the "
                                                       "per-language breakdown)")
     parser.add_argument("--out_dir", required=True, help="where metrics.json goes")
-    parser.add_argument("--ap_classes", nargs="+", default=["Profanity", "Dating_Sexting", "Racist", "Bullying"],
+    parser.add_argument("--ap_classes", nargs="+", default=list(TOXIC_AP_CLASSES),
                         help="classes averaged into mAP, in table order (default: the paper's four toxic classes)")
     parser.add_argument("--num_bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")

@@ -51,10 +51,11 @@ import soundfile
 from voxrecipes.corpora.synth import Prosody, check_tools, concatenate, run_parallel, synthesize, wav_duration
 from voxrecipes.errors import ConfigError
 from voxrecipes.fileio import atomic_dir
+from voxrecipes.labels import TOXICITY_CLASSES
 
 logger = logging.getLogger(__name__)
 
-CLASSES = ["Profanity", "Bullying", "Dating_Sexting", "Racist", "Other", "No_Violation"]
+CLASSES = list(TOXICITY_CLASSES)
 TOXIC_CLASSES = CLASSES[:-1]
 LANGUAGES = ["en", "es", "fr", "de", "pt"]
 MANIFEST_COLUMNS = ["utt_id", "audio", "start", "end", "language", "transcript", "labels", "speaker"]

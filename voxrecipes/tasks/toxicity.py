@@ -44,6 +44,7 @@ from espnet2.utils.types import float_or_none, int_or_none, str2bool, str_or_non
 
 from voxrecipes.data.audio import SAMPLE_RATE
 from voxrecipes.errors import ConfigError
+from voxrecipes.labels import TOXIC_AP_CLASSES, TOXICITY_CLASSES
 from voxrecipes.models.whisper_classifier import (
     WhisperTextInjectionClassifier,
     build_encoder,
@@ -58,8 +59,9 @@ _register_scheduler()  # --scheduler linearwarmupdecaylr (per-group lrs), before
 
 logger = logging.getLogger(__name__)
 
-CLASSES = ("Profanity", "Bullying", "Dating_Sexting", "Racist", "Other", "No_Violation")
-AP_CLASSES = ("Profanity", "Dating_Sexting", "Racist", "Bullying")
+#: the defaults of --classes and --ap_classes: the paper's six classes and its four mAP classes
+CLASSES = TOXICITY_CLASSES
+AP_CLASSES = TOXIC_AP_CLASSES
 
 
 class ClipCrop:
