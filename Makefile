@@ -18,8 +18,8 @@ demo: setup
 # make test runs the suite in two halves side by side, one per core (the recipe stages run
 # one thread each): the mini podcast recipe test (the longest module) with the toxicity
 # recipe's pretrained Whisper-base check, and everything else (unit tests and the toxicity
-# recipe's tiny run). Measured 2026-12-02 (wall, partly loaded machine): podcast 13.7 min,
-# toxicity tiny run 14.2 min and pretrained check 4.1 min, unit tests 13.3 min.
+# and MuTox recipes' tiny runs). Measured 2026-12-02 on the quiet machine: 8 min 18 s wall; the halves
+# 8 min 16 s (podcast run 239 s, pretrained check 229 s) and 8 min 14 s (toxicity tiny run 218 s).
 # -O prints each half's output when it ends.
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider --durations=10
 PODCAST_TEST := tests/recipes/test_mini_podcast_recipe.py
