@@ -50,6 +50,7 @@ def copy_recipe(dest: Path) -> Path:
 
 def run_recipe(recipe: Path, *args: str, timeout: int = 1500) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "TOXICITY_MANIFEST"}
+    env["OMP_NUM_THREADS"] = "1"  # make test runs two halves side by side, one core each
     return subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True,
                           timeout=timeout)
 

@@ -22,6 +22,8 @@ python=python3        # Python interpreter (the venv's, put on PATH by path.sh).
 expdir=exp            # Directory of the experiments.
 dumpdir=dump          # Directory of dumped audio and transcript embeddings.
 ngpu=0                # GPUs per training (0: CPU; >1: one process per GPU, DDP).
+train_threads=${OMP_NUM_THREADS:-1}  # CPU threads of each training and scoring job (the job dispatcher sets
+                      # OMP/MKL_NUM_THREADS from it; run.sh exports OMP_NUM_THREADS to choose).
 
 # Data preparation related
 local_data_opts=""    # Options passed to local/data.sh.
@@ -70,6 +72,7 @@ Options:
     --expdir         # Directory of the experiments (default="${expdir}").
     --dumpdir        # Directory of dumped audio and embeddings (default="${dumpdir}").
     --ngpu           # GPUs per training (default="${ngpu}").
+    --train_threads  # CPU threads of each training and scoring job (default="${train_threads}": $OMP_NUM_THREADS).
 
     # Data preparation related
     --local_data_opts   # Options passed to local/data.sh (default="${local_data_opts}").
@@ -234,7 +237,7 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ]; then
         _dist=""
         [ "${ngpu}" -gt 1 ] && _dist="--multiprocessing_distributed true"
         # shellcheck disable=SC2086
-        ${cuda_cmd} --gpu "${ngpu}" "${_dir}/train.log" \
+        ${cuda_cmd} --gpu "${ngpu}" --num_threads "${train_threads}" "${_dir}/train.log" \
             ${python} -m voxrecipes.bin.train_toxicity \
                 --config "${train_config}" --output_dir "${_dir}" --ngpu "${ngpu}" ${_dist} --resume true \
                 --classes ${classes} --ap_classes ${ap_classes} "${_data[@]}" ${_opts} ${train_args}
@@ -250,7 +253,7 @@ if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ]; then
         _dir=${expdir}/train_${system}
         for dset in ${eval_sets}; do
             log "Stage 6: Scoring ${dset} with ${system} (${chunk_seconds} s chunks, ${stride_seconds} s stride)"
-            ${cuda_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" "${_dir}/decode_${dset}/score.log" \
+            ${cuda_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" --num_threads "${train_threads}" "${_dir}/decode_${dset}/score.log" \
                 ${python} -m voxrecipes.bin.score_toxicity --no_progress \
                     --model_dir "${_dir}" --checkpoint "${checkpoint}" --data "data/${dset}" \
                     --chunk_seconds "${chunk_seconds}" --stride_seconds "${stride_seconds}" \
