@@ -16,6 +16,7 @@ from transformers import AutoFeatureExtractor, WhisperConfig, WhisperFeatureExtr
 from voxrecipes.bin import export_toxicity_hf
 from voxrecipes.cli import run
 from voxrecipes.errors import ConfigError
+from voxrecipes.labels import TOXICITY_CLASSES
 from voxrecipes.models.export_hf import (
     PROBLEM_TYPE,
     export_hf,
@@ -32,7 +33,7 @@ from voxrecipes.models.whisper_classifier import (
     make_feature_extractor,
 )
 
-CLASSES = ["Profanity", "Bullying", "Dating_Sexting", "Racist", "Other", "No_Violation"]
+CLASSES = list(TOXICITY_CLASSES)
 RATE = 16000
 
 

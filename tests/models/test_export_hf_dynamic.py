@@ -9,6 +9,7 @@ import pytest
 import torch
 from transformers import AutoFeatureExtractor, WhisperConfig, WhisperForAudioClassification
 
+from voxrecipes.labels import TOXICITY_CLASSES
 from voxrecipes.models.export_hf import (
     DYNAMIC_PADDING_KEY,
     export_hf,
@@ -24,7 +25,7 @@ from voxrecipes.models.whisper_classifier import (
     make_feature_extractor,
 )
 
-CLASSES = ["Profanity", "Bullying", "Dating_Sexting", "Racist", "Other", "No_Violation"]
+CLASSES = list(TOXICITY_CLASSES)
 #: clip lengths: full, short, odd mel-frame count (3.01 s = 301 frames), longer than the input, very short
 SECONDS = [15.0, 3.0, 3.01, 9.7, 20.0, 0.3]
 
