@@ -471,7 +471,9 @@ def test_category_export_extract_and_reload(category_run, tone_dumps, tmp_path):
 
     dev = tone_dumps / "dump" / "dev"
     out = tmp_path / "emb"
-    _extract(["--model_dir", str(export), "--data", str(dev), "--out_dir", str(out), "--batch_size", "8"])
+    # fp32: compared exactly with the library's fp32 default and the trainer's validation (bf16: test_precision.py)
+    _extract(["--model_dir", str(export), "--data", str(dev), "--out_dir", str(out), "--batch_size", "8",
+              "--precision", "fp32"])
     lines = (out / "posteriors.txt").read_text().splitlines()
     assert lines[0] == "#classes A S H U F D C N O X"
     dev_utts = [u for u, _ in read_pairs(dev / "wav.scp")]
@@ -526,7 +528,8 @@ def test_attribute_run_balanced_batches_init_param(category_run, tone_dumps, tmp
 
     export = export_emotion_model(exp, "valid.ccc.best.pth", tmp_path / "export")
     out = tmp_path / "emb"
-    _extract(["--model_dir", str(export), "--data", str(dump / "dev"), "--out_dir", str(out), "--no_embeddings"])
+    _extract(["--model_dir", str(export), "--data", str(dump / "dev"), "--out_dir", str(out), "--no_embeddings",
+              "--precision", "fp32"])  # fp32: compared with the trainer's validation CCC
     lines = (out / "attributes.txt").read_text().splitlines()
     assert lines[0] == "#classes valence arousal dominance"
     assert not (out / "embedding.scp").exists()
@@ -626,7 +629,8 @@ def test_whisper_backbone_trains_exports_and_extracts(tone_dumps, tmp_path):
     np.testing.assert_allclose(b_emb, a_emb, rtol=0, atol=1e-5)
     np.testing.assert_allclose(b_out, a_out, rtol=0, atol=1e-6)
     out = tmp_path / "emb"
-    _extract(["--model_dir", str(export), "--data", str(dev), "--out_dir", str(out), "--batch_size", "5"])
+    _extract(["--model_dir", str(export), "--data", str(dev), "--out_dir", str(out), "--batch_size", "5",
+              "--precision", "fp32"])  # fp32: compared with the library's fp32 default
     scp = read_scp(out / "embedding.scp")
     assert list(scp) == utts
     np.testing.assert_allclose(np.stack([np.asarray(v).reshape(-1) for v in scp.values()]), b_emb, atol=1e-5)
