@@ -20,7 +20,7 @@ import pytest
 import soundfile as sf
 
 from voxrecipes.cli import run
-from voxrecipes.data.datadir import write_data_dir
+from voxrecipes.data.datadir import DataDir, write_data_dir
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.models.asr import (
     DEFAULT_EMPTY_PLACEHOLDER,
@@ -33,6 +33,7 @@ from voxrecipes.models.asr import (
     make_hypothesis,
     read_segments,
     transcribe_data_dir,
+    transcribe_data_dirs,
 )
 from voxrecipes.models.text_encoder import resolve_model_path
 
@@ -397,6 +398,35 @@ def test_languages_segments_and_wer_of_a_data_dir(tmp_path, caplog):
     assert transcriber.batches == [([0.8, 0.6, 0.5], ""), ([0.3], "")]
     assert not (tmp_path / "out" / "wer.json").exists()  # no reference now: the old WER is gone
     assert json.loads(read_lines(tmp_path / "out" / "segments.jsonl")[0])["language"] is None
+
+
+def test_a_directory_inside_another_is_not_decoded_again(tmp_path, caplog):
+    """Dev_bal inside Dev_filt: the subset's outputs come from the superset's decode, equal to its own."""
+    data, utts = make_plain_dir(tmp_path)
+    full = DataDir.load(data)
+    full.text = dict(REFERENCE)
+    full.write()
+    pair = ["spk1-utt10", "spk2-Zed"]
+    subset = full.select(pair).write(tmp_path / "data" / "subset")
+    relabelled = full.select(pair)
+    relabelled.utt2lang = {"spk1-utt10": "de", "spk2-Zed": "de"}  # same audio, another language: decoded
+    relabelled = relabelled.write(tmp_path / "data" / "relabelled")
+    out = tmp_path / "out"
+    transcriber = ScriptedTranscriber(SCRIPT)
+    with caplog.at_level(logging.INFO, logger="voxrecipes.models.asr"):
+        transcribe_data_dirs(transcriber, [subset, data, relabelled], [out / "subset", out / "full", out / "rel"],
+                             batch_size=8, progress=False)
+    # the full directory first, batched as if alone; the subset decodes nothing; the relabelled one decodes both
+    assert transcriber.batches == [([0.8, 0.6, 0.5, 0.3], ""), ([0.8, 0.5], "de")]
+    assert f"{subset}: all 2 utterances were transcribed earlier in this run" in caplog.text
+    alone = tmp_path / "alone"
+    transcribe_data_dir(ScriptedTranscriber(SCRIPT), subset, alone, batch_size=8, progress=False)
+    for name in ("text", "segments.jsonl", "wer.json"):
+        assert (out / "subset" / name).read_bytes() == (alone / name).read_bytes(), name
+    assert read_lines(out / "subset" / "text") == ["spk1-utt10 Guten Tag zusammen.", "spk2-Zed Hallo, Welt!"]
+    assert json.loads((out / "subset" / "wer.json").read_text())["utts"] == 2
+    with pytest.raises(ConfigError, match="3 data directories but 2 output directories"):
+        transcribe_data_dirs(transcriber, [subset, data, relabelled], [out / "a", out / "b"], progress=False)
 
 
 def test_english_only_model_and_unknown_languages(tmp_path, caplog):

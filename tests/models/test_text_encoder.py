@@ -188,6 +188,40 @@ def test_stage_rerun_is_skipped_unless_inputs_or_options_change(tmp_path, embedd
     assert scp.stat().st_mtime_ns > stamp
 
 
+def test_stage_is_redone_at_another_precision(tmp_path, embedder):
+    """A bf16 run after an fp32 run computes again (and the other way round); the json says which ran."""
+    data = make_data_dir(tmp_path, good_text_lines())
+    prefix = tmp_path / "emb" / "text_emb"
+    scp, meta_path = Path(f"{prefix}.scp"), Path(f"{prefix}.json")
+
+    def embeddings() -> dict[str, np.ndarray]:
+        with kaldiio.ReadHelper(f"scp:{scp}") as reader:
+            return dict(reader)
+
+    embed_data_dir(data, embedder, prefix, prefix="", progress=False)
+    fp32, stamp = embeddings(), scp.stat().st_mtime_ns
+    meta = json.loads(meta_path.read_text())
+    assert (meta["precision"], meta["version"]) == ("fp32", 2)
+    embed_data_dir(data, embedder, prefix, prefix="", precision="fp32", progress=False)
+    assert scp.stat().st_mtime_ns == stamp  # same precision: skipped
+    embed_data_dir(data, embedder, prefix, prefix="", precision="bf16", progress=False)
+    assert scp.stat().st_mtime_ns > stamp and json.loads(meta_path.read_text())["precision"] == "bf16"
+    bf16 = embeddings()
+    assert max(float(np.abs(bf16[u] - fp32[u]).max()) for u in fp32) > 1e-5  # bf16 rounding: really recomputed
+    for utt in fp32:
+        np.testing.assert_allclose(bf16[utt], fp32[utt], atol=0.05)
+    stamp = scp.stat().st_mtime_ns
+    embed_data_dir(data, embedder, prefix, prefix="", precision="fp32", progress=False)
+    assert scp.stat().st_mtime_ns > stamp
+    for utt, vector in embeddings().items():
+        np.testing.assert_array_equal(vector, fp32[utt])
+    meta.pop("precision")  # a json written before precision was recorded: redone, not trusted
+    meta_path.write_text(json.dumps(meta))
+    stamp = scp.stat().st_mtime_ns
+    embed_data_dir(data, embedder, prefix, prefix="", progress=False)
+    assert scp.stat().st_mtime_ns > stamp
+
+
 def test_missing_transcript_names_file_and_utterance(tmp_path, embedder):
     lines = [line for line in good_text_lines() if not line.startswith("spk1-utt2 ")]
     data = make_data_dir(tmp_path, lines)

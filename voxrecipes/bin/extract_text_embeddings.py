@@ -5,7 +5,7 @@ prefix + transcript with a Hugging Face encoder (mean of the last hidden state o
 real tokens, L2-normalised unless --no_normalize) and writes <out_prefix>.ark/.scp in
 sorted-utterance order plus <out_prefix>.json (model, options, dim, count). Training
 reads the scp and never runs the text encoder. A finished stage (scp newer than text,
-same model and options) is skipped.
+same model, options and --precision as resolved) is skipped.
 
 --model is a local model directory, a model id in the local Hugging Face cache
 (e.g. intfloat/multilingual-e5-large, the paper's encoder) or package:<module> for a
@@ -52,15 +52,12 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> None:
-    from voxrecipes.models.precision import inference_precision
     from voxrecipes.models.text_encoder import embed_data_dir, pick_device
 
-    device = pick_device(args.device)
     # The embeddings are pooled and written in float32 whatever the precision of the forward pass.
-    with inference_precision(args.precision, device):
-        embed_data_dir(args.data, args.model, args.out_prefix, prefix=args.prefix, batch_size=args.batch_size,
-                       normalize=not args.no_normalize, max_length=args.max_length, device=device,
-                       progress=not args.no_progress)
+    embed_data_dir(args.data, args.model, args.out_prefix, prefix=args.prefix, batch_size=args.batch_size,
+                   normalize=not args.no_normalize, max_length=args.max_length, device=pick_device(args.device),
+                   precision=args.precision, progress=not args.no_progress)
 
 
 if __name__ == "__main__":

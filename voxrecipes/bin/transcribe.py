@@ -17,8 +17,10 @@ Backends (--asr_backend): ``transformers`` (a transformers speech-recognition pi
 package:<name>, e.g. package:whisper_base) or ``faster_whisper`` (CTranslate2; --model is
 a CTranslate2 Whisper directory or package:whisper_base / package:whisper_tiny_en;
 --compute_type auto is int8 on CPU, float16 on a GPU). The model is loaded once for all
-directories. Decoding is greedy (num_beams 1, as in the paper), task=transcribe,
-batched by language and length; a Whisper hypothesis that fails Whisper's own tests (a
+directories. They are transcribed largest first, and a directory whose utterances (same
+audio, same language) were all decoded for a larger one (Dev_bal inside Dev_filt) takes its
+transcripts from it instead of being decoded again. Decoding is greedy (num_beams 1, as in
+the paper), task=transcribe, batched by language and length; a Whisper hypothesis that fails Whisper's own tests (a
 repetition loop: compression ratio too high) is decoded again with Whisper's
 temperature fallback (seeded), unless --no_fallback. Language per utterance: the data dir's utt2lang when it
 has one, else --language, else detected by the model per utterance.
@@ -99,9 +101,8 @@ def main(args: argparse.Namespace) -> None:
         options.update(dtype=args.dtype)
     transcriber = asr.load_transcriber(args.asr_backend, args.model, **options)
     logging.getLogger(__name__).info("ASR model %s", transcriber.describe())
-    for dd, out in zip(data_dirs, args.out_dir, strict=True):
-        asr.transcribe_data_dir(transcriber, dd, out, batch_size=args.batch_size,
-                                empty_placeholder=args.empty_placeholder, progress=not args.no_progress)
+    asr.transcribe_data_dirs(transcriber, data_dirs, args.out_dir, batch_size=args.batch_size,
+                             empty_placeholder=args.empty_placeholder, progress=not args.no_progress)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Kaldi data directories in memory: load, build and write them.
+"""Kaldi data directories in memory: load, build, check and write them.
 
 A data directory is a folder of small ``key value`` tables (see CONTRIBUTING.md):
 ``wav.scp``, ``utt2spk``/``spk2utt``, optional ``segments``, ``text``, ``utt2lang``,
@@ -7,25 +7,25 @@ A data directory is a folder of small ``key value`` tables (see CONTRIBUTING.md)
 kind of value, both when it is read from disk and before it is written, so that a
 corpus preparer can never leave a directory behind that a later stage rejects.
 
-Cross-file rules (keys that agree, utt2spk against spk2utt) live in
-:mod:`voxrecipes.data.validate`.
+The value of each line is parsed and formatted by :mod:`voxrecipes.data.values`. The
+rules that span files (utt2spk against spk2utt, the key sets of the per-utterance
+files, segments against wav.scp) are checked here too, by :func:`check_data_dir`,
+whenever a directory is loaded or written: they are what makes a set of tables one
+directory. What a stage may ask on top (files it needs, label names from its class
+list, decodable audio) is :mod:`voxrecipes.data.validate`'s.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from voxrecipes.data.table import c_sort_key, read_table, write_table
+from voxrecipes.data.table import read_table, sort_keys, write_table
+from voxrecipes.data.values import format_value, parse_value
 from voxrecipes.errors import DataError
 from voxrecipes.fileio import atomic_dir
-from voxrecipes.labels import ATTR_RANGE, ATTRIBUTES  # noqa: F401  (re-exported: data-dir vocabulary)
-from voxrecipes.labels import parse_attrs as _parse_attrs
-from voxrecipes.labels import parse_float as _parse_float
-from voxrecipes.labels import parse_labels as _parse_labels
 
 #: Files with one line per utterance (their key sets must agree with utt2spk).
 PER_UTT_FILES = ("utt2spk", "text", "utt2lang", "utt2dur", "utt2labels", "utt2category", "utt2attrs", "segments")
@@ -33,99 +33,7 @@ PER_UTT_FILES = ("utt2spk", "text", "utt2lang", "utt2dur", "utt2labels", "utt2ca
 OPTIONAL_PER_UTT_FILES = PER_UTT_FILES[1:]
 #: Every file this module reads and writes; other files in a directory are left alone.
 DATA_FILES = ("wav.scp", "spk2utt") + PER_UTT_FILES
-
-
-def sort_keys(keys) -> list[str]:
-    """Keys sorted in C-locale (byte) order, as Kaldi wants them."""
-    return sorted(keys, key=c_sort_key)
-
-
-def format_float(value: float) -> str:
-    """Shortest text that reads back as the same float (``4.0`` is written ``4``)."""
-    text = repr(float(value))
-    return text[:-2] if text.endswith(".0") else text
-
-
-# ----------------------------------------------------------------------------------------------
-# Parsers: (value text, file path, line) -> typed value, raising DataError with the reason.
-
-def _parse_token(what: str) -> Callable[[str, Path, int], str]:
-    def parse(value: str, path: Path, line: int) -> str:
-        if len(value.split()) != 1:
-            raise DataError(path, line, f"expected one {what}, found {len(value.split())} fields: '{value}'")
-        return value
-    return parse
-
-
-def _parse_text(value: str, path: Path, line: int) -> str:
-    if not value.strip():
-        raise DataError(path, line, "empty transcript")
-    return value
-
-
-def _parse_dur(value: str, path: Path, line: int) -> float:
-    if len(value.split()) != 1:
-        raise DataError(path, line, f"expected one duration in seconds, found '{value}'")
-    dur = _parse_float(value, path, line, "duration")
-    if dur <= 0:
-        raise DataError(path, line, f"duration must be positive, found {value}")
-    return dur
-
-
-def _parse_segment(value: str, path: Path, line: int) -> tuple[str, float, float]:
-    fields = value.split()
-    if len(fields) != 3:
-        raise DataError(path, line, f"expected '<utt> <recording> <start> <end>', found {len(fields) + 1} fields")
-    rec = fields[0]
-    start = _parse_float(fields[1], path, line, "segment start")
-    end = _parse_float(fields[2], path, line, "segment end")
-    if start < 0:
-        raise DataError(path, line, f"segment start {fields[1]} is negative")
-    if end <= start:
-        raise DataError(path, line, f"segment end {fields[2]} is not after its start {fields[1]}")
-    return (rec, start, end)
-
-
-def _parse_spk2utt(value: str, path: Path, line: int) -> list[str]:
-    utts = value.split()
-    for prev, cur in zip(utts, utts[1:]):
-        if c_sort_key(cur) <= c_sort_key(prev):
-            raise DataError(path, line, f"utterance ids not sorted and unique (C locale): '{cur}' after '{prev}'; "
-                                        "run utils/fix_data_dir.sh")
-    return utts
-
-
-def _parse_wav(value: str, path: Path, line: int) -> str:
-    if not value.strip() or value.strip() == "|":
-        raise DataError(path, line, "empty audio path or command")
-    return value
-
-
-_PARSERS: dict[str, Callable] = {
-    "wav.scp": _parse_wav,
-    "utt2spk": _parse_token("speaker id"),
-    "spk2utt": _parse_spk2utt,
-    "segments": _parse_segment,
-    "text": _parse_text,
-    "utt2lang": _parse_token("language code"),
-    "utt2dur": _parse_dur,
-    "utt2labels": _parse_labels,
-    "utt2category": _parse_token("class name"),
-    "utt2attrs": _parse_attrs,
-}
-
-_FORMATTERS: dict[str, Callable] = {
-    "wav.scp": str,
-    "utt2spk": str,
-    "spk2utt": lambda utts: " ".join(sort_keys(utts)),
-    "segments": lambda seg: f"{seg[0]} {format_float(seg[1])} {format_float(seg[2])}",
-    "text": str,
-    "utt2lang": str,
-    "utt2dur": format_float,
-    "utt2labels": lambda labels: labels if isinstance(labels, str) else " ".join(labels),
-    "utt2category": str,
-    "utt2attrs": lambda attrs: " ".join(format_float(a) for a in attrs),
-}
+_FIX_HINT = "run utils/fix_data_dir.sh to keep only the utterances every file has"
 
 
 def _attr(name: str) -> str:
@@ -225,8 +133,8 @@ class DataDir:
         """Read and parse every data file present in ``path``.
 
         Each line is checked (sorted unique keys, values of the right kind). With
-        ``validate`` the cross-file rules of :mod:`voxrecipes.data.validate` are
-        checked too; ``validate=False, check_sorted=False`` reads a directory that
+        ``validate`` the cross-file rules (:func:`check_data_dir`) are checked too;
+        ``validate=False, check_sorted=False`` reads a directory that
         :func:`voxrecipes.data.manipulate.fix_data_dir` is about to repair.
         """
         path = Path(path)
@@ -242,8 +150,6 @@ class DataDir:
                                           allow_empty_value=name in ("text", "utt2labels"))
         dd = _from_tables(path, tables)
         if validate:
-            from voxrecipes.data.validate import check_data_dir
-
             if "spk2utt" not in tables:
                 raise DataError(path / "spk2utt", None, "file not found; utils/fix_data_dir.sh creates it from utt2spk")
             check_data_dir(dd)
@@ -262,7 +168,7 @@ class DataDir:
             for lineno, key in enumerate(sort_keys(table), start=1):
                 if not isinstance(key, str) or not key or any(c.isspace() for c in key):
                     raise DataError(self.file_path(name), lineno, f"invalid key {key!r} (empty or with whitespace)")
-                value = _FORMATTERS[name](table[key])
+                value = format_value(name, table[key])
                 if "\n" in value or "\r" in value:
                     raise DataError(self.file_path(name), lineno, f"value of '{key}' contains a newline")
                 out[key] = value
@@ -274,8 +180,6 @@ class DataDir:
 
         Errors name the line each entry will have in the written file.
         """
-        from voxrecipes.data.validate import check_data_dir
-
         check_data_dir(_from_tables(self.path, self.to_tables()))
 
     def write(self, path: str | os.PathLike | None = None, *, replace: bool = False) -> Path:
@@ -311,10 +215,85 @@ class DataDir:
         return path
 
 
+# ----------------------------------------------------------------------------------------------
+# Cross-file rules: every error names the file and line of the entry that breaks it.
+
+def check_data_dir(dd: DataDir) -> None:
+    """Raise :class:`DataError` for the first cross-file rule that ``dd`` breaks (see the module docstring)."""
+    utt2spk_path = dd.file_path("utt2spk")
+    if not dd.utt2spk:
+        raise DataError(utt2spk_path, None, "no utterances")
+    _check_spk2utt(dd)
+    utts = set(dd.utt2spk)
+    for name in OPTIONAL_PER_UTT_FILES:
+        table = dd.table(name)
+        if table is None:
+            continue
+        _check_same_keys(dd, name, table, utts)
+    _check_recordings(dd)
+
+
+def _check_spk2utt(dd: DataDir) -> None:
+    path = dd.file_path("spk2utt")
+    expected = derive_spk2utt(dd.utt2spk)
+    for spk, utts in dd.spk2utt.items():
+        line = dd.line_of("spk2utt", spk)
+        if spk not in expected:
+            raise DataError(path, line, f"speaker '{spk}' has no utterance in utt2spk; utt2spk and spk2utt disagree, "
+                                        "run utils/fix_data_dir.sh")
+        want = set(expected[spk])
+        for utt in utts:
+            if utt not in want:
+                said = dd.utt2spk.get(utt)
+                where = f"utt2spk gives speaker '{said}'" if said is not None else "it is not in utt2spk"
+                raise DataError(path, line, f"utterance '{utt}' listed for speaker '{spk}' but {where}")
+        have = set(utts)
+        for utt in expected[spk]:
+            if utt not in have:
+                raise DataError(path, line, f"utterance '{utt}' of speaker '{spk}' in utt2spk "
+                                            f"(line {dd.line_of('utt2spk', utt)}) is missing from this line")
+    for spk in expected:
+        if spk not in dd.spk2utt:
+            utt = expected[spk][0]
+            raise DataError(path, None, f"speaker '{spk}' of utt2spk (line {dd.line_of('utt2spk', utt)}) "
+                                        "has no line here; run utils/fix_data_dir.sh")
+
+
+def _check_same_keys(dd: DataDir, name: str, table: dict, utts: set[str]) -> None:
+    path = dd.file_path(name)
+    for key in table:
+        if key not in utts:
+            raise DataError(path, dd.line_of(name, key), f"utterance '{key}' is not in utt2spk; {_FIX_HINT}")
+    if len(table) != len(utts):
+        for utt in dd.utts:
+            if utt not in table:
+                raise DataError(path, None, f"utterance '{utt}' of utt2spk (line {dd.line_of('utt2spk', utt)}) "
+                                            f"is missing here; {_FIX_HINT}")
+
+
+def _check_recordings(dd: DataDir) -> None:
+    wav_path = dd.file_path("wav.scp")
+    if dd.segments is not None:
+        for utt, (rec, _, _) in dd.segments.items():
+            if rec not in dd.wav_scp:
+                raise DataError(dd.file_path("segments"), dd.line_of("segments", utt),
+                                f"recording '{rec}' of utterance '{utt}' is not in wav.scp")
+        return
+    utts = set(dd.utt2spk)
+    for rec in dd.wav_scp:
+        if rec not in utts:
+            raise DataError(wav_path, dd.line_of("wav.scp", rec),
+                            f"recording '{rec}' has no utterance in utt2spk (without a segments file recording ids "
+                            f"are utterance ids); {_FIX_HINT}")
+    if len(dd.wav_scp) != len(utts):
+        for utt in dd.utts:
+            if utt not in dd.wav_scp:
+                raise DataError(wav_path, None, f"utterance '{utt}' of utt2spk (line {dd.line_of('utt2spk', utt)}) "
+                                                f"has no wav.scp entry and there is no segments file; {_FIX_HINT}")
+
+
 def _checked_tables(dd: DataDir, path: Path) -> dict[str, dict[str, str]]:
     """Serialise ``dd`` and validate the text as it will be read back from ``path``."""
-    from voxrecipes.data.validate import check_data_dir
-
     named = DataDir(path=path, wav_scp=dd.wav_scp, utt2spk=dd.utt2spk, segments=dd.segments, text=dd.text,
                     utt2lang=dd.utt2lang, utt2dur=dd.utt2dur, utt2labels=dd.utt2labels,
                     utt2category=dd.utt2category, utt2attrs=dd.utt2attrs)
@@ -338,9 +317,9 @@ def _from_tables(path: Path | None, tables: dict[str, dict[str, str]]) -> DataDi
             parsed[name] = None
             continue
         file = Path(name) if path is None else Path(path) / name
-        parser = _PARSERS[name]
         line_maps[name] = {key: lineno for lineno, key in enumerate(raw, start=1)}
-        parsed[name] = {key: parser(value, file, lineno) for lineno, (key, value) in enumerate(raw.items(), start=1)}
+        parsed[name] = {key: parse_value(name, value, file, lineno)
+                        for lineno, (key, value) in enumerate(raw.items(), start=1)}
     dd = DataDir(path=path, wav_scp=parsed["wav.scp"] or {}, utt2spk=parsed["utt2spk"] or {},
                  spk2utt=parsed["spk2utt"], segments=parsed["segments"], text=parsed["text"],
                  utt2lang=parsed["utt2lang"], utt2dur=parsed["utt2dur"], utt2labels=parsed["utt2labels"],
@@ -368,6 +347,4 @@ def write_data_dir(path: str | os.PathLike, *, wav_scp: dict[str, str], utt2spk:
     tables = _checked_tables(dd, path)
     with atomic_dir(path) as tmp:
         _write_tables(tmp, tables)
-        from voxrecipes.data.validate import validate_data_dir
-
-        validate_data_dir(tmp)
+        DataDir.load(tmp)  # read back what was written, with every rule, before it replaces ``path``

@@ -36,6 +36,7 @@ import numpy as np
 
 from voxrecipes.data.audio import SAMPLE_RATE, iter_audio
 from voxrecipes.data.datadir import DataDir
+from voxrecipes.data.table import write_table
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_dir
 
@@ -89,8 +90,6 @@ def dump_audio(data_dir: str | os.PathLike, out_dir: str | os.PathLike, *, class
     """Write the dump of ``data_dir`` to ``out_dir`` (replaced atomically); return the summary written to JSON."""
     import soundfile as sf
     from tqdm import tqdm
-
-    from voxrecipes.data.table import write_table
 
     dd = DataDir.load(data_dir)
     vectors = label_vectors(dd, classes) if classes else None

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from voxrecipes.data.datadir import DataDir
+from voxrecipes.data.utt2dur import compute_utt2dur
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_dir
 
@@ -83,8 +84,6 @@ def select_by_duration(src: str | os.PathLike, dst: str | os.PathLike, *, min_se
     dd = DataDir.load(src)
     durations = dd.utt2dur
     if durations is None:
-        from voxrecipes.data.utt2dur import compute_utt2dur
-
         durations = compute_utt2dur(dd)
     kept, short, long = partition_by_duration(durations, min_seconds, max_seconds)
     record = DurationSelection(str(src), min_seconds, max_seconds, kept, short, long)

@@ -22,8 +22,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from voxrecipes.data.datadir import DATA_FILES, OPTIONAL_PER_UTT_FILES, DataDir, sort_keys
-from voxrecipes.data.table import iter_lines
+from voxrecipes.data.datadir import DATA_FILES, OPTIONAL_PER_UTT_FILES, DataDir
+from voxrecipes.data.table import iter_lines, sort_keys
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_dir, atomic_write
 

@@ -34,6 +34,11 @@ def c_sort_key(key: str) -> bytes:
     return key.encode("utf-8")
 
 
+def sort_keys(keys: Iterable[str]) -> list[str]:
+    """Keys sorted in C-locale (byte) order, as Kaldi wants them."""
+    return sorted(keys, key=c_sort_key)
+
+
 def decode_text(data: bytes, path: str | os.PathLike, *, encoding: str = "utf-8", first_line: int = 1,
                 hint: str = "") -> str:
     """Decode ``data`` (read from ``path``) strictly; a UTF-8 BOM at its start is dropped.

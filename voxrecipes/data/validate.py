@@ -1,10 +1,11 @@
-"""Validation of Kaldi data directories: Kaldi's rules plus ours for label files.
+"""Validation of a Kaldi data directory on disk, as ``utils/validate_data_dir.sh`` asks it.
 
-Per-line rules (sorted unique keys, numbers where numbers belong, attributes on the
-1-7 scale, non-empty transcripts ...) are checked while parsing
-(:mod:`voxrecipes.data.datadir`); this module adds the rules that span files:
-utt2spk against spk2utt, the key sets of the per-utterance files, segments against
-wav.scp, label names against a class list, and (on request) the audio itself.
+Every directory that is loaded or written already obeys the per-line rules (sorted
+unique keys, numbers where numbers belong, attributes on the 1-7 scale, non-empty
+transcripts ...: :mod:`voxrecipes.data.values`) and the rules that span files (utt2spk
+against spk2utt, the key sets of the per-utterance files, segments against wav.scp:
+:mod:`voxrecipes.data.datadir`). This module adds what a stage may ask on top: the
+files it needs, label names from its class list, and (on request) audio that decodes.
 Every problem is a :class:`~voxrecipes.errors.DataError` naming file and line.
 """
 
@@ -14,11 +15,12 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from voxrecipes.data.datadir import OPTIONAL_PER_UTT_FILES, DataDir, derive_spk2utt, sort_keys
+from voxrecipes.data.audio import is_pipe, non_finite_message, scan_file_non_finite
+from voxrecipes.data.datadir import DataDir, check_data_dir
+from voxrecipes.data.table import sort_keys
 from voxrecipes.errors import DataError
 
 REQUIRED_FILES = ("wav.scp", "utt2spk", "spk2utt")
-_FIX_HINT = "run utils/fix_data_dir.sh to keep only the utterances every file has"
 
 
 def validate_data_dir(path: str | os.PathLike, *, check_audio: bool = False, require: Iterable[str] = (),
@@ -37,85 +39,11 @@ def validate_data_dir(path: str | os.PathLike, *, check_audio: bool = False, req
             hint = "; utils/fix_data_dir.sh creates it from utt2spk" if name == "spk2utt" else ""
             raise DataError(path / name, None, f"file not found{hint}")
     dd = DataDir.load(path, validate=False)
-    check_data_dir(dd, classes=classes)
-    if check_audio:
-        check_audio_files(dd)
-
-
-def check_data_dir(dd: DataDir, *, classes: Sequence[str] | None = None) -> None:
-    """Check the cross-file rules on a parsed directory (see module docstring)."""
-    utt2spk_path = dd.file_path("utt2spk")
-    if not dd.utt2spk:
-        raise DataError(utt2spk_path, None, "no utterances")
-    _check_spk2utt(dd)
-    utts = set(dd.utt2spk)
-    for name in OPTIONAL_PER_UTT_FILES:
-        table = dd.table(name)
-        if table is None:
-            continue
-        _check_same_keys(dd, name, table, utts)
-    _check_recordings(dd)
+    check_data_dir(dd)
     if classes is not None:
         check_classes(dd, classes)
-
-
-def _check_spk2utt(dd: DataDir) -> None:
-    path = dd.file_path("spk2utt")
-    expected = derive_spk2utt(dd.utt2spk)
-    for spk, utts in dd.spk2utt.items():
-        line = dd.line_of("spk2utt", spk)
-        if spk not in expected:
-            raise DataError(path, line, f"speaker '{spk}' has no utterance in utt2spk; utt2spk and spk2utt disagree, "
-                                        "run utils/fix_data_dir.sh")
-        want = set(expected[spk])
-        for utt in utts:
-            if utt not in want:
-                said = dd.utt2spk.get(utt)
-                where = f"utt2spk gives speaker '{said}'" if said is not None else "it is not in utt2spk"
-                raise DataError(path, line, f"utterance '{utt}' listed for speaker '{spk}' but {where}")
-        have = set(utts)
-        for utt in expected[spk]:
-            if utt not in have:
-                raise DataError(path, line, f"utterance '{utt}' of speaker '{spk}' in utt2spk "
-                                            f"(line {dd.line_of('utt2spk', utt)}) is missing from this line")
-    for spk in expected:
-        if spk not in dd.spk2utt:
-            utt = expected[spk][0]
-            raise DataError(path, None, f"speaker '{spk}' of utt2spk (line {dd.line_of('utt2spk', utt)}) "
-                                        "has no line here; run utils/fix_data_dir.sh")
-
-
-def _check_same_keys(dd: DataDir, name: str, table: dict, utts: set[str]) -> None:
-    path = dd.file_path(name)
-    for key in table:
-        if key not in utts:
-            raise DataError(path, dd.line_of(name, key), f"utterance '{key}' is not in utt2spk; {_FIX_HINT}")
-    if len(table) != len(utts):
-        for utt in dd.utts:
-            if utt not in table:
-                raise DataError(path, None, f"utterance '{utt}' of utt2spk (line {dd.line_of('utt2spk', utt)}) "
-                                            f"is missing here; {_FIX_HINT}")
-
-
-def _check_recordings(dd: DataDir) -> None:
-    wav_path = dd.file_path("wav.scp")
-    if dd.segments is not None:
-        for utt, (rec, _, _) in dd.segments.items():
-            if rec not in dd.wav_scp:
-                raise DataError(dd.file_path("segments"), dd.line_of("segments", utt),
-                                f"recording '{rec}' of utterance '{utt}' is not in wav.scp")
-        return
-    utts = set(dd.utt2spk)
-    for rec in dd.wav_scp:
-        if rec not in utts:
-            raise DataError(wav_path, dd.line_of("wav.scp", rec),
-                            f"recording '{rec}' has no utterance in utt2spk (without a segments file recording ids "
-                            f"are utterance ids); {_FIX_HINT}")
-    if len(dd.wav_scp) != len(utts):
-        for utt in dd.utts:
-            if utt not in dd.wav_scp:
-                raise DataError(wav_path, None, f"utterance '{utt}' of utt2spk (line {dd.line_of('utt2spk', utt)}) "
-                                                f"has no wav.scp entry and there is no segments file; {_FIX_HINT}")
+    if check_audio:
+        check_audio_files(dd)
 
 
 def check_classes(dd: DataDir, classes: Sequence[str]) -> None:
@@ -141,9 +69,7 @@ def check_audio_files(dd: DataDir) -> None:
     finite samples only; integer PCM files are only opened. With segments, a segment
     must start inside its recording.
     """
-    import soundfile as sf
-
-    from voxrecipes.data.audio import is_pipe, non_finite_message, scan_file_non_finite
+    import soundfile as sf  # imported here, as in voxrecipes.data.audio: only audio checks need libsndfile
 
     durations: dict[str, float] = {}
     wav_path = dd.file_path("wav.scp")

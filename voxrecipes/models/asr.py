@@ -504,9 +504,15 @@ def read_segments(path: str | os.PathLike) -> dict[str, dict]:
     return records
 
 
+def audio_key(dd, utt: str, language: str | None) -> tuple[str, float, float | None, str | None]:
+    """What a hypothesis of ``utt`` depends on besides the model: its wav.scp entry, its segment, its language."""
+    rec, start, end = dd.recording_of(utt)
+    return dd.wav_scp[rec], start, end, language
+
+
 def transcribe_data_dir(transcriber: BatchedTranscriber, data_dir: str | os.PathLike, out_dir: str | os.PathLike,
                         *, batch_size: int = DEFAULT_BATCH_SIZE, empty_placeholder: str = DEFAULT_EMPTY_PLACEHOLDER,
-                        progress: bool = True) -> int:
+                        progress: bool = True, decoded: dict[tuple, Hypothesis] | None = None) -> int:
     """Transcribe every utterance of ``data_dir`` into ``out_dir``; returns the number of utterances.
 
     The data directory is loaded and validated first, and its ``utt2lang`` codes checked
@@ -519,6 +525,12 @@ def transcribe_data_dir(transcriber: BatchedTranscriber, data_dir: str | os.Path
     names, then rename; ``text`` last): a failed run leaves no partial file and older
     outputs untouched. An empty hypothesis is written as ``empty_placeholder`` and
     counted in a warning.
+
+    ``decoded`` holds the hypotheses of earlier directories of the run by :func:`audio_key`.
+    When it has every utterance of ``data_dir`` (a subset of a directory transcribed
+    before, as Dev_bal of Dev_filt), nothing is decoded and the outputs are written from
+    it; otherwise the directory is decoded whole, batched as if alone, and its hypotheses
+    are added to it.
     """
     from tqdm import tqdm
 
@@ -532,23 +544,31 @@ def transcribe_data_dir(transcriber: BatchedTranscriber, data_dir: str | os.Path
     languages = _check_languages(transcriber, dd)
     out_dir = Path(out_dir)
     utts = dd.utts
-    logger.info("transcribing %d utterances of %s with %s (%s)%s", len(utts), dd.path, transcriber.model_spec,
-                transcriber.backend, f", languages from {dd.file_path('utt2lang')}" if languages else "")
+    keys = {utt: audio_key(dd, utt, languages.get(utt)) for utt in utts}
     start, cpu_start = time.time(), time.process_time()
     hyps: dict[str, Hypothesis] = {}
     audio_seconds = 0.0
+    if decoded is not None and all(key in decoded for key in keys.values()):
+        hyps = {utt: decoded[key] for utt, key in keys.items()}
+        logger.info("%s: all %d utterances were transcribed earlier in this run (same audio and language), "
+                    "their transcripts are reused", dd.path, len(utts))
+    else:
+        logger.info("transcribing %d utterances of %s with %s (%s)%s", len(utts), dd.path, transcriber.model_spec,
+                    transcriber.backend, f", languages from {dd.file_path('utt2lang')}" if languages else "")
 
-    def audio() -> Iterator[tuple[str, np.ndarray]]:
-        nonlocal audio_seconds
-        for utt, wave in iter_audio(dd, sample_rate=transcriber.sampling_rate):
-            audio_seconds += len(wave) / transcriber.sampling_rate
-            yield utt, wave
+        def audio() -> Iterator[tuple[str, np.ndarray]]:
+            nonlocal audio_seconds
+            for utt, wave in iter_audio(dd, sample_rate=transcriber.sampling_rate):
+                audio_seconds += len(wave) / transcriber.sampling_rate
+                yield utt, wave
 
-    with tqdm(total=len(utts), desc=f"asr {Path(str(dd.path)).name}", unit="utt", disable=not progress,
-              mininterval=2.0) as bar:
-        for utt, hyp in transcriber.transcribe_items(audio(), batch_size=batch_size, on_batch=bar.update,
-                                                     languages=languages):
-            hyps[utt] = hyp
+        with tqdm(total=len(utts), desc=f"asr {Path(str(dd.path)).name}", unit="utt", disable=not progress,
+                  mininterval=2.0) as bar:
+            for utt, hyp in transcriber.transcribe_items(audio(), batch_size=batch_size, on_batch=bar.update,
+                                                         languages=languages):
+                hyps[utt] = hyp
+        if decoded is not None:
+            decoded.update({keys[utt]: hyp for utt, hyp in hyps.items()})
     seconds, cpu_seconds = time.time() - start, time.process_time() - cpu_start
     texts = {utt: hyp.text or placeholder for utt, hyp in hyps.items()}
     empty = [utt for utt, hyp in hyps.items() if not hyp.text]
@@ -573,3 +593,22 @@ def transcribe_data_dir(transcriber: BatchedTranscriber, data_dir: str | os.Path
                 "factor %.3f)", out_dir / TEXT_FILE, out_dir / SEGMENTS_FILE, len(texts), audio_seconds, seconds,
                 cpu_seconds, seconds / audio_seconds if audio_seconds else 0.0)
     return len(texts)
+
+
+def transcribe_data_dirs(transcriber: BatchedTranscriber, data_dirs: Sequence, out_dirs: Sequence[str | os.PathLike],
+                         **options) -> None:
+    """:func:`transcribe_data_dir` of each directory into its ``out_dirs`` entry, each utterance decoded once.
+
+    The largest directory goes first, so that a directory inside another (same
+    utterances, audio and languages: Dev_bal inside Dev_filt) takes its transcripts
+    from it instead of being decoded again, and the larger one is decoded exactly as
+    it would be alone. ``options`` go to :func:`transcribe_data_dir`.
+    """
+    from voxrecipes.data.datadir import DataDir
+
+    dds = [dd if isinstance(dd, DataDir) else DataDir.load(dd) for dd in data_dirs]
+    if len(dds) != len(out_dirs):
+        raise ConfigError(f"{len(dds)} data directories but {len(out_dirs)} output directories")
+    decoded: dict[tuple, Hypothesis] = {}
+    for i in sorted(range(len(dds)), key=lambda i: -len(dds[i].utt2spk)):
+        transcribe_data_dir(transcriber, dds[i], out_dirs[i], decoded=decoded, **options)

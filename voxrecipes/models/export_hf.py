@@ -55,8 +55,10 @@ zero. ``config.json`` carries a ``voxrecipes_pooling`` note that says so.
 Models trained with dynamic padding
 -----------------------------------
 A model trained with ``dynamic_padding`` never saw padding in self-attention: its
-encoder ran on the batch's longest clip with the padding masked out, so a clip's
-output is that of the encoder on the clip alone (its own frames, positions ``0..T-1``).
+encoder ran on the batch's longest clip with the padding masked out of attention, though
+not out of the convolutions, so a clip scored in a batch differs from the clip scored
+alone (its own frames, positions ``0..T-1``), which is how :func:`score_with_hf` scores it
+(measured in :class:`~voxrecipes.models.whisper_classifier.WhisperTextInjectionClassifier`).
 The export records this as ``voxrecipes_dynamic_padding: true`` in ``config.json``, and
 :func:`score_with_hf` then crops each clip's features to its valid frames (rounded up to
 even, as ours) and runs the HF encoder's own modules (``conv1``, ``conv2``,

