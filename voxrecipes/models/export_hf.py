@@ -64,7 +64,9 @@ The export records this as ``voxrecipes_dynamic_padding: true`` in ``config.json
 even, as ours) and runs the HF encoder's own modules (``conv1``, ``conv2``,
 ``embed_positions``, ``layers``, ``layer_norm``) on them: ``WhisperEncoder.forward``
 itself refuses any input shorter than ``2 * max_source_positions`` frames. Clips of the
-full length are scored the same way by the plain call.
+full length are scored the same way by the plain call. A model trained with
+``mask_conv_padding`` (``voxrecipes_mask_conv_padding: true``) has the frames past the
+clip zeroed before and between the convolutions there, as in training.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ from voxrecipes.fileio import atomic_dir
 from voxrecipes.models.whisper_classifier import (
     POSITIONS_PER_SECOND,
     WhisperTextInjectionClassifier,
+    conv_front_end,
     extract_features,
     make_feature_extractor,
 )
@@ -112,6 +115,8 @@ DYNAMIC_POOLING_NOTE = (
 )
 #: config.json key saying that the model was trained (and must be scored) with dynamic padding
 DYNAMIC_PADDING_KEY = "voxrecipes_dynamic_padding"
+#: config.json key saying that the padding is zeroed around the convolutions (see the module docstring)
+MASK_CONV_PADDING_KEY = "voxrecipes_mask_conv_padding"
 
 
 def _check_model(model: object, class_names: Sequence[str]) -> None:
@@ -163,6 +168,7 @@ def hf_config(model: WhisperTextInjectionClassifier, class_names: Sequence[str])
     dynamic = bool(getattr(model, "dynamic_padding", False))
     config.voxrecipes_pooling = DYNAMIC_POOLING_NOTE if dynamic else POOLING_NOTE
     setattr(config, DYNAMIC_PADDING_KEY, dynamic)
+    setattr(config, MASK_CONV_PADDING_KEY, bool(getattr(model, "mask_conv_padding", False)))
     return config
 
 
@@ -279,7 +285,9 @@ def score_with_hf(
     features = inputs["input_features"].to(param.device, param.dtype)
     valid_mel = inputs["attention_mask"].sum(dim=1)
     if getattr(model.config, DYNAMIC_PADDING_KEY, False):
-        hidden = [encode_cropped(model.encoder, features[b:b + 1], int(n)) for b, n in enumerate(valid_mel.tolist())]
+        masked = bool(getattr(model.config, MASK_CONV_PADDING_KEY, False))
+        hidden = [encode_cropped(model.encoder, features[b:b + 1], int(n), mask_conv_padding=masked)
+                  for b, n in enumerate(valid_mel.tolist())]
     else:
         full = model.encoder(features).last_hidden_state
         valid = (valid_mel + 1) // 2  # conv2 (kernel 3, stride 2, padding 1): ceil(frames / 2) outputs
@@ -289,7 +297,8 @@ def score_with_hf(
     return probs[0] if single else probs
 
 
-def encode_cropped(encoder: WhisperEncoder, features: torch.Tensor, mel_frames: int) -> torch.Tensor:
+def encode_cropped(encoder: WhisperEncoder, features: torch.Tensor, mel_frames: int, *,
+                   mask_conv_padding: bool = False) -> torch.Tensor:
     """The encoder's output ``(1, ceil(mel_frames / 2), d_model)`` on one clip's own frames, without padding.
 
     ``features``: ``(1, n_mels, frames)`` padded log-mel features; the first ``mel_frames``
@@ -299,8 +308,8 @@ def encode_cropped(encoder: WhisperEncoder, features: torch.Tensor, mel_frames: 
     length, so its modules are called in its order.
     """
     used = min(mel_frames + mel_frames % 2, features.shape[-1])
-    x = torch.nn.functional.gelu(encoder.conv1(features[:, :, :used]))
-    x = torch.nn.functional.gelu(encoder.conv2(x)).permute(0, 2, 1)
+    mel_lengths = torch.tensor([mel_frames], device=features.device) if mask_conv_padding else None
+    x = conv_front_end(encoder, features[:, :, :used], mel_lengths)
     x = x + encoder.embed_positions.weight[: x.shape[1]]
     for layer in encoder.layers:
         x = layer(x, None)

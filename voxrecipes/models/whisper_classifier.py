@@ -118,6 +118,27 @@ def encoder_lengths(feature_lengths: torch.Tensor, max_positions: int) -> torch.
     return ((torch.as_tensor(feature_lengths) + 1) // 2).clamp(min=1, max=max_positions)
 
 
+def conv_front_end(encoder: WhisperEncoder, features: torch.Tensor,
+                   mel_lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Whisper's convolutional front end, ``(B, n_mels, T)`` -> ``(B, T / 2, d_model)`` (``T`` even).
+
+    With ``mel_lengths`` (``(B,)`` valid mel frames) the padding is zeroed before conv1 and
+    between conv1 and conv2, so that the kernel-3 convolutions read zeros past a clip's
+    end, exactly as their own zero padding does when the clip is alone: a clip's output
+    then does not depend on the batch it is in. Without it the padding's log-mel frames
+    are read (transformers' ``WhisperEncoder`` does this).
+    """
+    if mel_lengths is None:
+        x = nn.functional.gelu(encoder.conv1(features))
+        return nn.functional.gelu(encoder.conv2(x)).permute(0, 2, 1)
+    frames = features.shape[-1]
+    valid = (torch.arange(frames, device=features.device)[None, :]
+             < torch.as_tensor(mel_lengths, device=features.device)[:, None])[:, None, :]
+    x = nn.functional.gelu(encoder.conv1(features * valid.to(features.dtype)))
+    x = x * valid.to(x.dtype)
+    return nn.functional.gelu(encoder.conv2(x)).permute(0, 2, 1)
+
+
 def _key_padding_bias(lengths: torch.Tensor, positions: int, dtype: torch.dtype) -> torch.Tensor:
     """``(B, 1, 1, positions)`` additive attention bias: 0 on valid frames, the dtype's minimum on padding."""
     valid = torch.arange(positions, device=lengths.device)[None, :] < lengths[:, None]
@@ -132,7 +153,8 @@ class WhisperTextInjectionClassifier(nn.Module):
     ``text_proj`` (Linear(d_model, text_dim)) is the injection head ``h_proj`` of the
     paper; it is used only in training, when ``forward`` gets an ``injection_layer``.
 
-    Two speed levers (both off by default, the paper's setting):
+    Two speed levers (both off by default, the paper's setting), and the masking that
+    makes the first one batch-independent:
 
     - ``dynamic_padding``: the encoder runs on the batch's longest clip instead of the
       full ``max_seconds`` (positions ``0..T-1`` of the position table, as for a clip
@@ -147,7 +169,11 @@ class WhisperTextInjectionClassifier(nn.Module):
       0.12 in a sigmoid score, median 0.011 per clip, 82 clips above 1e-3; on a tiny
       random encoder by about 1e-5. :class:`~voxrecipes.models.whisper_emotion.WhisperEmotionModel`
       pads with zeros and zeroes the padding between the convolutions, which leaves float
-      rounding only (3e-7 on Whisper-base). The encoder's outputs on a short clip differ
+      rounding only (3e-7 on Whisper-base). ``mask_conv_padding`` does the same here
+      (:func:`conv_front_end`): the padding is zeroed before and between the
+      convolutions, and a clip's output is that of the clip alone, whatever its batch.
+      It changes what the front end computes near a clip's end, so it is part of the
+      saved config too (off for models trained before it existed). The encoder's outputs on a short clip differ
       from the padded run's (there, the padding takes part in attention), so a model is
       trained and scored in the same mode (it is part of the saved config).
     - ``freeze_layers`` = k: the convolutional front end and the first k transformer
@@ -156,7 +182,7 @@ class WhisperTextInjectionClassifier(nn.Module):
     """
 
     def __init__(self, encoder: WhisperEncoder, num_classes: int = 6, proj_dim: int = 256, text_dim: int = 1024,
-                 *, dynamic_padding: bool = False, freeze_layers: int = 0):
+                 *, dynamic_padding: bool = False, freeze_layers: int = 0, mask_conv_padding: bool = False):
         super().__init__()
         d_model = encoder.config.d_model
         self.encoder = encoder
@@ -167,6 +193,10 @@ class WhisperTextInjectionClassifier(nn.Module):
             raise ConfigError(f"freeze_layers must lie in 0..{self.num_layers} (the encoder's layers), "
                               f"got {freeze_layers}")
         self.dynamic_padding = bool(dynamic_padding)
+        if mask_conv_padding and not self.dynamic_padding:
+            raise ConfigError("mask_conv_padding needs dynamic_padding (without it every clip is padded to "
+                              "max_seconds and the padding is part of the input)")
+        self.mask_conv_padding = bool(mask_conv_padding)
         self.freeze_layers = int(freeze_layers)
         if self.freeze_layers:
             for module in (encoder.conv1, encoder.conv2, *encoder.layers[: self.freeze_layers]):
@@ -200,8 +230,8 @@ class WhisperTextInjectionClassifier(nn.Module):
         valid = encoder_lengths(lengths, positions)
         frozen = self.freeze_layers
         with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
-            x = nn.functional.gelu(enc.conv1(input_features[:, :, :used]))
-            x = nn.functional.gelu(enc.conv2(x)).permute(0, 2, 1)
+            mel_mask = lengths if self.mask_conv_padding else None
+            x = conv_front_end(enc, input_features[:, :, :used], mel_mask)
             x = x + enc.embed_positions.weight[:positions]
             x = nn.functional.dropout(x, p=enc.dropout, training=self.training)
         bias = _key_padding_bias(valid, positions, x.dtype)

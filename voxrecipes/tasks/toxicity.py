@@ -132,7 +132,8 @@ def build_classifier(args: argparse.Namespace) -> WhisperTextInjectionClassifier
     return WhisperTextInjectionClassifier(encoder, num_classes=len(args.classes), proj_dim=args.proj_dim,
                                           text_dim=args.text_dim,
                                           dynamic_padding=bool(getattr(args, "dynamic_padding", False)),
-                                          freeze_layers=int(getattr(args, "freeze_layers", 0) or 0))
+                                          freeze_layers=int(getattr(args, "freeze_layers", 0) or 0),
+                                          mask_conv_padding=bool(getattr(args, "mask_conv_padding", False)))
 
 
 #: the layers a toxicity model adds on top of the encoder (trained from scratch)
@@ -214,6 +215,11 @@ class ToxicityTask(AbsTask):
         group.add_argument("--dynamic_padding", type=str2bool, default=False,
                            help="run the encoder on the batch's longest clip, padding masked out of attention, "
                                 "instead of on --max_seconds for every clip (the model is scored the same way)")
+        group.add_argument("--mask_conv_padding", type=str2bool, default=False,
+                           help="with --dynamic_padding: zero the padding before and between the encoder's "
+                                "convolutions, so that a clip's scores do not depend on its batch (false: the "
+                                "convolutions read the padding's log-mel frames next to a clip's end, as models "
+                                "trained before this option did)")
 
     @classmethod
     def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> list[torch.optim.Optimizer]:

@@ -9,7 +9,8 @@ are batched by length, so that a model with dynamic padding pads little. Without
 padding every chunk is padded to the full input and its scores do not depend on its
 batch; with it they do (by up to 0.12 in a sigmoid score on the mini model), because the
 encoder's convolutions read the padding next to a chunk's end (measured in
-:class:`~voxrecipes.models.whisper_classifier.WhisperTextInjectionClassifier`).
+:class:`~voxrecipes.models.whisper_classifier.WhisperTextInjectionClassifier`), unless the
+model was trained with ``mask_conv_padding`` (the mini recipes' configs), which zeroes it.
 
 With a dynamic-padding model the log-mel features are also computed only up to the
 batch's longest chunk (plus :data:`EDGE_SAMPLES`) instead of the full input: on a
