@@ -137,7 +137,9 @@ def label_quality(pseudo: dict, true: dict, classes: Sequence[str]) -> list[dict
 
 def paired_map_difference(metrics_a: dict, metrics_b: dict) -> tuple[float, list[float] | None]:
     """mAP(a) - mAP(b) on the same test utterances and its paired bootstrap CI (a's resampling settings)."""
-    from voxrecipes.metrics.toxicity import Resamples, fast_average_precision, load_targets
+    from voxrecipes.metrics.bootstrap import Resamples
+    from voxrecipes.metrics.ranking import fast_average_precision
+    from voxrecipes.metrics.toxicity import load_targets
 
     utts_a, classes, targets, scores_a, _, _ = load_targets(metrics_a["scores"], metrics_a["data"])
     utts_b, classes_b, _, scores_b, _, _ = load_targets(metrics_b["scores"], metrics_b["data"])

@@ -1,8 +1,9 @@
 """What the RESULTS.md writers share: the environment header, the checked JSON reader
-(metrics.json, weights.json), links relative to RESULTS.md, and one evaluated entry.
+(metrics.json, weights.json), links relative to RESULTS.md, Markdown table rows, and one
+evaluated entry.
 
 The writers themselves are :mod:`voxrecipes.metrics.emotion_results` and
-:mod:`voxrecipes.metrics.toxicity`.
+:mod:`voxrecipes.metrics.toxicity_results`.
 """
 
 from __future__ import annotations
@@ -78,3 +79,13 @@ def header_lines(title: str, env: dict[str, str]) -> list[str]:
 def relative_link(path: str | os.PathLike, out_dir: str | os.PathLike) -> str:
     """``path`` relative to ``out_dir`` (the directory of RESULTS.md), with ``/`` separators."""
     return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(out_dir))).as_posix()
+
+
+def markdown_row(cells: Sequence[str]) -> str:
+    """One Markdown table row: ``| a | b |``."""
+    return "| " + " | ".join(cells) + " |"
+
+
+def markdown_header(cells: Sequence[str]) -> list[str]:
+    """A Markdown table's header row and its ``|---|`` separator."""
+    return [markdown_row(cells), "|" + "---|" * len(cells)]
