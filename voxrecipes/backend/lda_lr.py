@@ -245,7 +245,7 @@ def check_class_counts(utts: Sequence[str], labels: Sequence[str], labels_path: 
     Returns ``class -> count`` (sorted by class). The error names the label file and the
     line of the rare class's first utterance, since that class is most often a typo.
     """
-    from voxrecipes.data.table import read_table
+    from voxrecipes.labels import label_lines, read_categories
 
     counts: dict[str, int] = {}
     for label in labels:
@@ -257,7 +257,7 @@ def check_class_counts(utts: Sequence[str], labels: Sequence[str], labels_path: 
     if rare:
         first = rare[0]
         utt = next(u for u, label in zip(utts, labels) if label == first)
-        line = list(read_table(labels_path)).index(utt) + 1  # read_table: one utterance per line
+        line = label_lines(read_categories(labels_path))[utt]
         others = "".join(f", '{c}' ({counts[c]})" for c in rare[1:])
         raise DataError(labels_path, line, f"class '{first}' has {counts[first]} training "
                                            f"utterance{'s' if counts[first] != 1 else ''} (first: '{utt}'), fewer "

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from voxrecipes.errors import DataError
-from voxrecipes.labels import TOXIC_AP_CLASSES
+from voxrecipes.labels import NO_VIOLATION, TOXIC_AP_CLASSES
 
 TOXIC_FOUR = TOXIC_AP_CLASSES
 
@@ -123,8 +123,8 @@ def label_quality(pseudo: dict, true: dict, classes: Sequence[str]) -> list[dict
     rows = []
     for c in [*classes, "any toxic"]:
         if c == "any toxic":
-            p = np.array([pseudo[u][1] != ["No_Violation"] for u in utts])
-            t = np.array([true[u][1] != ["No_Violation"] for u in utts])
+            p = np.array([pseudo[u][1] != [NO_VIOLATION] for u in utts])
+            t = np.array([true[u][1] != [NO_VIOLATION] for u in utts])
         else:
             p = np.array([c in pseudo[u][1] for u in utts])
             t = np.array([c in true[u][1] for u in utts])
