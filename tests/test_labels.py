@@ -48,25 +48,32 @@ def test_mini_corpus_generator_keeps_its_list_types():
     ("voxrecipes.corpora.mini_podcast", "EMO_NAMES", "EMOTION_NAMES"),
     ("voxrecipes.tasks.toxicity", "CLASSES", "TOXICITY_CLASSES"),
     ("voxrecipes.tasks.toxicity", "AP_CLASSES", "TOXIC_AP_CLASSES"),
+    ("voxrecipes.corpora.mutox", "CLASSES", "BINARY_TOXICITY_CLASSES"),
+    ("voxrecipes.corpora.mutox", "TOXIC", "TOXIC"),
+    ("voxrecipes.corpora.detoxy", "NO_VIOLATION", "NO_VIOLATION"),
+    ("voxrecipes.corpora.autolabel_manifest", "NO_VIOLATION", "NO_VIOLATION"),
+    ("voxrecipes.corpora.mini_sessions", "NO_VIOLATION", "NO_VIOLATION"),
+    ("voxrecipes.tasks.toxicity_labeller", "NO_VIOLATION", "NO_VIOLATION"),
 ])
 def test_modules_use_the_label_module(module, name, value):
     assert getattr(importlib.import_module(module), name) is getattr(labels, value)
 
 
+def _modules_matching(pattern: str, flags: int = 0) -> list[str]:
+    """Modules of the package other than labels.py whose text matches ``pattern``."""
+    regex = re.compile(pattern, flags)
+    return [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+            if p.name != "labels.py" and regex.search(p.read_text(encoding="utf-8"))]
+
+
 def test_no_other_module_spells_out_the_emotion_class_list():
     """A literal list of the eight codes anywhere else would be a second definition to keep in step."""
-    pattern = re.compile(r"""["']A["'],\s*["']S["'],\s*["']H["'],\s*["']U["']""")
-    spelled = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
-               if p.name != "labels.py" and pattern.search(p.read_text(encoding="utf-8"))]
-    assert spelled == []
+    assert _modules_matching(r"""["']A["'],\s*["']S["'],\s*["']H["'],\s*["']U["']""") == []
 
 
 def test_no_other_module_spells_out_the_toxicity_class_lists():
     """The six toxicity classes and the four mAP classes are defined in labels.py only."""
-    pattern = re.compile(r"""["']Profanity["'],\s*["'](Bullying|Dating_Sexting)["']""")
-    spelled = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
-               if p.name != "labels.py" and pattern.search(p.read_text(encoding="utf-8"))]
-    assert spelled == []
+    assert _modules_matching(r"""["']Profanity["'],\s*["'](Bullying|Dating_Sexting)["']""") == []
 
 
 def test_parsers_name_file_and_line(tmp_path):
@@ -94,24 +101,9 @@ def test_parsers_name_file_and_line(tmp_path):
         "u1": [0, 0, 0, 1, 1, 0], "u2": [0, 0, 0, 0, 0, 1]}
 
 
-@pytest.mark.parametrize(("module", "name", "value"), [
-    ("voxrecipes.corpora.mutox", "CLASSES", "BINARY_TOXICITY_CLASSES"),
-    ("voxrecipes.corpora.mutox", "TOXIC", "TOXIC"),
-    ("voxrecipes.corpora.detoxy", "NO_VIOLATION", "NO_VIOLATION"),
-    ("voxrecipes.corpora.autolabel_manifest", "NO_VIOLATION", "NO_VIOLATION"),
-    ("voxrecipes.corpora.mini_sessions", "NO_VIOLATION", "NO_VIOLATION"),
-    ("voxrecipes.tasks.toxicity_labeller", "NO_VIOLATION", "NO_VIOLATION"),
-])
-def test_modules_use_the_label_module_for_single_classes(module, name, value):
-    assert getattr(importlib.import_module(module), name) is getattr(labels, value)
-
-
 def test_no_other_module_defines_a_class_name_constant():
     """``NAME = "No_Violation"`` (or ``"Toxic"``) outside labels.py would be a second definition."""
-    pattern = re.compile(r"""^\s*[A-Z_]+\s*=\s*["'](No_Violation|Toxic)["']""", re.MULTILINE)
-    spelled = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
-               if p.name != "labels.py" and pattern.search(p.read_text(encoding="utf-8"))]
-    assert spelled == []
+    assert _modules_matching(r"""^\s*[A-Z_]+\s*=\s*["'](No_Violation|Toxic)["']""", re.MULTILINE) == []
 
 
 def _label_file_readers() -> list[str]:

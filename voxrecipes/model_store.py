@@ -30,6 +30,7 @@ import numpy as np
 
 from voxrecipes.errors import DataError
 from voxrecipes.fileio import atomic_write
+from voxrecipes.jsonio import read_json_object
 
 #: The JSON keys the store writes and checks (they are not part of a model's metadata).
 KIND_KEY = "model_kind"
@@ -103,16 +104,8 @@ def load_model(model_dir: str | os.PathLike, fmt: ModelFormat, required: Sequenc
 
 def read_meta(meta_path: Path, fmt: ModelFormat) -> dict[str, Any]:
     """The JSON metadata of a ``fmt`` model, checked for kind and version, without those two keys."""
-    if not meta_path.is_file():
-        raise DataError(meta_path, None, f"{fmt.title} model not found; run {fmt.writer} first (did it finish?)")
-    try:
-        record = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataError(meta_path, err.lineno, f"not valid JSON: {err.msg}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(meta_path, None, f"cannot read: {err}") from None
-    if not isinstance(record, dict):
-        raise DataError(meta_path, None, f"expected a JSON object; not the metadata of a {fmt.title} model")
+    record = read_json_object(meta_path, f"{fmt.title} model not found; run {fmt.writer} first (did it finish?)",
+                              f"expected a JSON object; not the metadata of a {fmt.title} model")
     if KIND_KEY not in record and VERSION_KEY not in record:
         if fmt.legacy_version is None:
             raise DataError(meta_path, None, f"no {KIND_KEY}/{VERSION_KEY}: a model written before format "

@@ -95,13 +95,17 @@ def _figure_lines(figure: Figure | None, ids: dict[str, str], kind: str, out_dir
             f"`{relative_link(figure.source, out_dir)}`); those files are not committed."]
 
 
+def _index(entries: Sequence[Entry], columns: Sequence[str]
+           ) -> tuple[list[str], dict[str, str], dict[tuple[str, str], dict], list[str]]:
+    """A table's rows (systems), their ``#N`` ids, the metrics per (system, set), and its columns (sets it has)."""
+    return (system_names(entries), row_ids(entries), metrics_by_key(entries),
+            [s for s in columns if any(e.set == s for e in entries)])
+
+
 def render_category_tables(entries: Sequence[Entry], columns: Sequence[str], out_dir: str | os.PathLike,
                            figure: Figure | None = None) -> list[str]:
     """Table 3 layout, per-class F1 per set and the confusion matrix of ``figure``."""
-    systems = system_names(entries)
-    ids = row_ids(entries)
-    by_key = metrics_by_key(entries)
-    columns = [s for s in columns if any(e.set == s for e in entries)]
+    systems, ids, by_key, columns = _index(entries, columns)
     lines = ["## Emotion categories: macro-F1 (Table 3 layout)", "",
              f"Macro-F1 with its 95% bootstrap confidence interval in brackets{_resamples_note(entries)}; "
              "`-`: not evaluated on that set.", ""]
@@ -145,10 +149,7 @@ def render_prior_lines(entries: Sequence[Entry], pairs: Sequence[tuple[str, str]
 def render_attribute_tables(entries: Sequence[Entry], columns: Sequence[str], out_dir: str | os.PathLike,
                             figure: Figure | None = None) -> list[str]:
     """Table 2 layout (CCC points), the CCC [95% CI] table and the scatter plots of ``figure``."""
-    systems = system_names(entries)
-    ids = row_ids(entries)
-    by_key = metrics_by_key(entries)
-    columns = [s for s in columns if any(e.set == s for e in entries)]
+    systems, ids, by_key, columns = _index(entries, columns)
     titles = [*(ATTRIBUTE_TITLES[a] for a in ATTRIBUTES), "Average"]
     lines = ["## Emotion attributes: CCC (Table 2 layout)", "",
              "Concordance correlation coefficient of each attribute and their average (the mean of the three); "

@@ -9,7 +9,6 @@ The writers themselves are :mod:`voxrecipes.metrics.emotion_results` and
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
 import subprocess
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voxrecipes.errors import DataError
+from voxrecipes.jsonio import read_json_object
 
 
 @dataclass
@@ -37,16 +37,8 @@ def load_metrics(path: str | os.PathLike, required: Sequence[str], writer: str) 
     error) and ``writer``, the stage that should have written it.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, f"file not found; run {writer} first")
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataError(path, err.lineno, f"not valid JSON: {err.msg}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(path, None, f"cannot read: {err}") from None
-    if not isinstance(metrics, dict):
-        raise DataError(path, None, f"expected a JSON object; written by {writer}?")
+    metrics = read_json_object(path, f"file not found; run {writer} first",
+                               f"expected a JSON object; written by {writer}?")
     missing = [k for k in required if k not in metrics]
     if missing:
         raise DataError(path, None, f"missing keys {', '.join(missing)}; written by {writer}?")
