@@ -48,25 +48,32 @@ def test_mini_corpus_generator_keeps_its_list_types():
     ("voxrecipes.corpora.mini_podcast", "EMO_NAMES", "EMOTION_NAMES"),
     ("voxrecipes.tasks.toxicity", "CLASSES", "TOXICITY_CLASSES"),
     ("voxrecipes.tasks.toxicity", "AP_CLASSES", "TOXIC_AP_CLASSES"),
+    ("voxrecipes.corpora.mutox", "CLASSES", "BINARY_TOXICITY_CLASSES"),
+    ("voxrecipes.corpora.mutox", "TOXIC", "TOXIC"),
+    ("voxrecipes.corpora.detoxy", "NO_VIOLATION", "NO_VIOLATION"),
+    ("voxrecipes.corpora.autolabel_manifest", "NO_VIOLATION", "NO_VIOLATION"),
+    ("voxrecipes.corpora.mini_sessions", "NO_VIOLATION", "NO_VIOLATION"),
+    ("voxrecipes.tasks.toxicity_labeller", "NO_VIOLATION", "NO_VIOLATION"),
 ])
 def test_modules_use_the_label_module(module, name, value):
     assert getattr(importlib.import_module(module), name) is getattr(labels, value)
 
 
+def _modules_matching(pattern: str, flags: int = 0) -> list[str]:
+    """Modules of the package other than labels.py whose text matches ``pattern``."""
+    regex = re.compile(pattern, flags)
+    return [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+            if p.name != "labels.py" and regex.search(p.read_text(encoding="utf-8"))]
+
+
 def test_no_other_module_spells_out_the_emotion_class_list():
     """A literal list of the eight codes anywhere else would be a second definition to keep in step."""
-    pattern = re.compile(r"""["']A["'],\s*["']S["'],\s*["']H["'],\s*["']U["']""")
-    spelled = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
-               if p.name != "labels.py" and pattern.search(p.read_text(encoding="utf-8"))]
-    assert spelled == []
+    assert _modules_matching(r"""["']A["'],\s*["']S["'],\s*["']H["'],\s*["']U["']""") == []
 
 
 def test_no_other_module_spells_out_the_toxicity_class_lists():
     """The six toxicity classes and the four mAP classes are defined in labels.py only."""
-    pattern = re.compile(r"""["']Profanity["'],\s*["'](Bullying|Dating_Sexting)["']""")
-    spelled = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
-               if p.name != "labels.py" and pattern.search(p.read_text(encoding="utf-8"))]
-    assert spelled == []
+    assert _modules_matching(r"""["']Profanity["'],\s*["'](Bullying|Dating_Sexting)["']""") == []
 
 
 def test_parsers_name_file_and_line(tmp_path):
@@ -92,3 +99,49 @@ def test_parsers_name_file_and_line(tmp_path):
     write_table(tmp_path / "utt2labels", {"u1": "Racist Other", "u2": "No_Violation"})
     assert labels.read_multilabel_labels(tmp_path / "utt2labels", labels.TOXICITY_CLASSES) == {
         "u1": [0, 0, 0, 1, 1, 0], "u2": [0, 0, 0, 0, 0, 1]}
+
+
+def test_no_other_module_defines_a_class_name_constant():
+    """``NAME = "No_Violation"`` (or ``"Toxic"``) outside labels.py would be a second definition."""
+    assert _modules_matching(r"""^\s*[A-Z_]+\s*=\s*["'](No_Violation|Toxic)["']""", re.MULTILINE) == []
+
+
+def _label_file_readers() -> list[str]:
+    """Functions outside labels.py that read a Kaldi table and deal with labels: private label readers.
+
+    A function counts when it calls ``read_table`` and its source (docstring included) speaks of
+    labels, categories or attributes. voxrecipes/data is the data-directory layer: it reads every
+    table and parses the label files with labels.py's parsers (checked by test_modules_use_the_label_module).
+    """
+    import ast
+
+    topic = re.compile(r"\b(labels?|categor\w*|attributes?)(_|\b)|utt2(category|attrs|labels)", re.IGNORECASE)
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if rel.name == "labels.py" or rel.parts[0] == "data":
+            continue
+        source = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(source)):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            calls = {n.func.id if isinstance(n.func, ast.Name) else getattr(n.func, "attr", None)
+                     for n in ast.walk(node) if isinstance(n, ast.Call)}
+            if "read_table" in calls and topic.search(ast.get_source_segment(source, node) or ""):
+                found.append(f"{rel}:{node.name}")
+    return found
+
+
+def test_no_other_module_reads_label_files():
+    """utt2category / utt2labels / utt2attrs are read through labels.py (or the DataDir that uses its parsers)."""
+    assert _label_file_readers() == []
+
+
+def test_read_categories_checks_one_name_per_line(tmp_path):
+    write_table(tmp_path / "utt2category", {"u1": "A", "u2": "H N", "u3": "S"})
+    with pytest.raises(DataError, match=r"utt2category:2: expected one class name, found 2 fields: 'H N'"):
+        labels.read_categories(tmp_path / "utt2category")
+    write_table(tmp_path / "utt2category", {"u1": "A", "u3": "S", "u2": "N"})  # write_table sorts
+    table = labels.read_categories(tmp_path / "utt2category")
+    assert table == {"u1": "A", "u2": "N", "u3": "S"} and list(table) == ["u1", "u2", "u3"]
+    assert labels.label_lines(table) == {"u1": 1, "u2": 2, "u3": 3}

@@ -3,9 +3,10 @@
 Emotion (MSP-Podcast, the Odyssey 2024 challenge): eight primary categories, two
 pseudo-categories that are in the labels but never a challenge answer, and three
 attributes on a 1-7 scale. Toxicity (the text-injection paper): six multi-label
-classes, four of which make up the mAP. Every module that needs one of these lists,
-or reads ``utt2category`` / ``utt2labels`` / ``utt2attrs``, imports it from here, so
-that a list is changed once.
+classes, four of which make up the mAP; MuTox and DeToxy: two binary classes. Every
+module that needs one of these lists, or reads ``utt2category`` / ``utt2labels`` /
+``utt2attrs``, imports it from here, so that a list or a reader is changed once
+(tests/test_labels.py checks that no other module defines them).
 
 The parsers take ``(value text, file path, line)`` and raise :class:`DataError` with the
 file, line and reason (the data contract); :mod:`voxrecipes.data.datadir` uses them for
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,10 @@ NO_VIOLATION = "No_Violation"
 TOXIC_CLASSES = tuple(c for c in TOXICITY_CLASSES if c != NO_VIOLATION)
 #: The four toxic classes the paper averages into mAP, in the column order of its Tables 2 and 3.
 TOXIC_AP_CLASSES = ("Profanity", "Dating_Sexting", "Racist", "Bullying")
+#: The toxic class of the binary corpora (MuTox, DeToxy).
+TOXIC = "Toxic"
+#: The classes of the binary corpora: toxic or not.
+BINARY_TOXICITY_CLASSES = (TOXIC, NO_VIOLATION)
 
 
 # ---------------------------------------------------------------------------------- line parsers
@@ -62,6 +67,14 @@ def parse_float(value: str, path: Path, line: int, what: str) -> float:
     if not math.isfinite(number):
         raise DataError(path, line, f"{what} is not finite: '{value}'")
     return number
+
+
+def parse_category(value: str, path: Path, line: int) -> str:
+    """An ``utt2category`` value: exactly one class name."""
+    fields = value.split()
+    if len(fields) != 1:
+        raise DataError(path, line, f"expected one class name, found {len(fields)} fields: '{value}'")
+    return fields[0]
 
 
 def parse_labels(value: str, path: Path, line: int) -> list[str]:
@@ -93,6 +106,22 @@ def parse_attrs(value: str, path: Path, line: int) -> tuple[float, float, float]
 
 
 # ---------------------------------------------------------------------------------- file readers
+def read_categories(path: str | os.PathLike) -> dict[str, str]:
+    """``utt2category`` -> ``{utt: class name}`` in file order; a line without exactly one name is a DataError.
+
+    The class names are not checked against a list here: the backends learn the classes
+    they find, the evaluation and the fusion check them against a posteriors header.
+    """
+    path = Path(path)
+    table = read_table(path)  # rejects empty values, duplicate and unsorted ids
+    return {utt: parse_category(value, path, lineno) for lineno, (utt, value) in enumerate(table.items(), start=1)}
+
+
+def label_lines(table: Mapping[str, object]) -> dict[str, int]:
+    """The line of each utterance of a table read here (one utterance per line, in file order), for errors."""
+    return {utt: lineno for lineno, utt in enumerate(table, start=1)}
+
+
 def read_attribute_table(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     """Utterance ids and the (utterances x 3) valence/arousal/dominance matrix of a ``utt2attrs`` file.
 
@@ -109,12 +138,10 @@ def read_attribute_table(path: str | os.PathLike) -> tuple[list[str], np.ndarray
 def read_category_labels(path: str | os.PathLike, classes: Sequence[str],
                          ignore: Sequence[str]) -> tuple[dict[str, int], dict[str, int]]:
     """``utt2category`` -> ``({utt: class index}, {ignored class: count})``; an unknown code is a DataError."""
-    table = read_table(path)
     index = {c: i for i, c in enumerate(classes)}
     labels: dict[str, int] = {}
     dropped: dict[str, int] = {}
-    for lineno, (utt, value) in enumerate(table.items(), start=1):  # read_table rejects empty lines
-        code = value.strip()
+    for lineno, (utt, code) in enumerate(read_categories(path).items(), start=1):
         if code in index:
             labels[utt] = index[code]
         elif code in ignore:

@@ -45,10 +45,10 @@ def test_posteriors_in_input_order_and_accurate(model):
 
 
 def test_save_load_roundtrip(model, tmp_path):
-    path = tmp_path / "plda.npz"
-    model.save(path)
-    np.load(path, allow_pickle=False).close()
-    loaded = PldaBackend.load(path)
+    model.save(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["classes.json", "plda.npz"]
+    np.load(tmp_path / "m" / "plda.npz", allow_pickle=False).close()
+    loaded = PldaBackend.load(tmp_path / "m")
     x, _ = gaussian_classes(5, seed=3)
     utts = [f"u{i:03d}" for i in range(len(x))]
     assert loaded.classes == CLASSES
@@ -61,10 +61,10 @@ def test_bad_input(model, tmp_path):
         model.score(x, ["a"] * len(x))
     with pytest.raises(ValueError, match="dimension"):
         model.score(x[:, :5], [f"u{i}" for i in range(len(x))])
-    bad = tmp_path / "bad.npz"
-    np.savez(bad, classes=np.array(["A"]))
-    with pytest.raises(DataError, match="missing arrays"):
-        PldaBackend.load(bad)
+    model.save(tmp_path / "bad")
+    np.savez(tmp_path / "bad" / "plda.npz", center=model.center)
+    with pytest.raises(DataError, match=r"plda\.npz: not a PLDA model: missing arrays mean, F, Sigma, class_models"):
+        PldaBackend.load(tmp_path / "bad")
     with pytest.raises(ValueError, match="without training data"):
         fit_plda(x, ["A"] * len(x), classes=["A", "B"])
 
@@ -83,8 +83,8 @@ def test_constant_dimensions_are_projected_out_and_reload(tmp_path):
     assert np.isfinite(post.matrix).all()
     accuracy = np.mean([classes[k] == lab for k, lab in zip(post.matrix.argmax(1), labels)])
     assert accuracy > 0.8
-    model.save(tmp_path / "plda.npz")
-    again = PldaBackend.load(tmp_path / "plda.npz")
+    model.save(tmp_path / "m")
+    again = PldaBackend.load(tmp_path / "m")
     np.testing.assert_allclose(again.posteriors(x, post.utts).matrix, post.matrix)
 
 

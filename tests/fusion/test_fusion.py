@@ -14,7 +14,7 @@ from voxrecipes.data.posteriors import Posteriors, read_posteriors, write_poster
 from voxrecipes.data.table import write_table
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fusion import interpolation
-from voxrecipes.fusion.align import align_systems
+from voxrecipes.fusion.align import align_systems, attribute_targets, category_targets
 from voxrecipes.fusion.logreg import LogRegFusion, fit_logreg_fusion, make_features
 from voxrecipes.metrics.regression import ccc
 
@@ -593,3 +593,24 @@ def test_tuning_label_outside_the_classes_names_its_line(tmp_path, error_line):
     line = error_line()
     assert f"{labels}:5:" in line and "'Qq'" in line and tune[0] in line
     assert not (tmp_path / "f").exists()
+
+
+def test_tuning_targets_come_from_the_label_module(tmp_path):
+    """utt2attrs columns follow the predictions' names; labels.py's checks (1-7 scale, one class) apply."""
+    write_table(tmp_path / "utt2attrs", {"u1": "1 2 3", "u2": "7 6.5 4"})
+    y = attribute_targets(tmp_path / "utt2attrs", ["u2", "u1"], ["dominance", "valence", "arousal"], "p.txt")
+    np.testing.assert_array_equal(y, [[4, 7, 6.5], [3, 1, 2]])
+    with pytest.raises(DataError, match=r"p\.txt:1: columns power are not attributes of"):
+        attribute_targets(tmp_path / "utt2attrs", ["u1", "u2"], ["valence", "power"], "p.txt")
+    write_table(tmp_path / "utt2attrs", {"u1": "1 2 3", "u2": "7 7.5 4"})
+    with pytest.raises(DataError, match=r"utt2attrs:2: arousal 7.5 outside the 1-7 scale"):
+        attribute_targets(tmp_path / "utt2attrs", ["u1", "u2"], ["valence", "arousal", "dominance"], "p.txt")
+    write_table(tmp_path / "utt2category", {"u1": "A", "u2": "S N"})
+    with pytest.raises(DataError, match=r"utt2category:2: expected one class name"):
+        category_targets(tmp_path / "utt2category", ["u1", "u2"], list("ASHN"), "p.txt")
+    write_table(tmp_path / "utt2category", {"u1": "A", "u2": "X", "u3": "N"})
+    with pytest.raises(DataError, match=r"utt2category:2: label 'X' of 'u2' is not a class of p\.txt"):
+        category_targets(tmp_path / "utt2category", ["u1", "u2", "u3"], list("ASHN"), "p.txt")
+    write_table(tmp_path / "utt2category", {"u1": "A", "u2": "S", "u3": "N"})
+    np.testing.assert_array_equal(category_targets(tmp_path / "utt2category", ["u3", "u1", "u2"], list("ASHN"),
+                                                   "p.txt"), [3, 0, 1])

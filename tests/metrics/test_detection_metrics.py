@@ -12,8 +12,10 @@ from sklearn.metrics import average_precision_score, f1_score, precision_score, 
 from voxrecipes.data.datadir import write_data_dir
 from voxrecipes.data.posteriors import Posteriors, write_posteriors
 from voxrecipes.errors import DataError
+from voxrecipes.metrics.bootstrap import Resamples
 from voxrecipes.metrics.detection import METRICS, fast_metrics, point_metrics, tune_threshold
-from voxrecipes.metrics.toxicity import Resamples, evaluate_toxicity, write_metrics, write_toxicity_results
+from voxrecipes.metrics.toxicity import evaluate_toxicity, write_metrics
+from voxrecipes.metrics.toxicity_results import write_toxicity_results
 
 CLASSES = ["Toxic", "No_Violation"]
 NB = 100

@@ -10,7 +10,9 @@ import pytest
 from voxrecipes.bin.make_emotion_results import get_parser, main
 from voxrecipes.cli import run
 from voxrecipes.errors import ConfigError, DataError
-from voxrecipes.metrics.emotion_results import make_emotion_results, parse_prior_pair, parse_spec, prior_verdict
+from voxrecipes.metrics.emotion_inputs import parse_prior_pair, parse_spec
+from voxrecipes.metrics.emotion_results import make_emotion_results
+from voxrecipes.metrics.emotion_tables import prior_verdict
 
 ENV = {"date": "D", "git commit": "abc"}
 

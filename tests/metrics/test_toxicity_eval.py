@@ -1,4 +1,5 @@
-"""Toxicity evaluation (metrics/toxicity.py, bin/evaluate_toxicity.py, bin/make_toxicity_results.py).
+"""Toxicity evaluation and results (metrics/toxicity.py, metrics/toxicity_results.py, bin/evaluate_toxicity.py,
+bin/make_toxicity_results.py).
 
 AP is checked against a hand computation (precision at the rank of each positive) and scikit-learn,
 CIs against the shared bootstrap helper, tables byte for byte, CLIs for outputs and error lines.
@@ -17,16 +18,10 @@ import pytest
 from voxrecipes.data.datadir import write_data_dir
 from voxrecipes.data.posteriors import Posteriors, write_posteriors
 from voxrecipes.errors import ConfigError, DataError
-from voxrecipes.metrics.bootstrap import bootstrap_ci
-from voxrecipes.metrics.toxicity import (
-    Resamples,
-    evaluate_toxicity,
-    fast_average_precision,
-    relative_change,
-    relative_changes,
-    write_metrics,
-    write_toxicity_results,
-)
+from voxrecipes.metrics.bootstrap import Resamples, bootstrap_ci
+from voxrecipes.metrics.ranking import fast_average_precision
+from voxrecipes.metrics.toxicity import evaluate_toxicity, write_metrics
+from voxrecipes.metrics.toxicity_results import relative_change, relative_changes, write_toxicity_results
 
 CLASSES = ["Profanity", "Bullying", "Dating_Sexting", "Racist", "Other", "No_Violation"]
 AP_CLASSES = ["Profanity", "Dating_Sexting", "Racist", "Bullying"]

@@ -18,15 +18,14 @@ so that the model's implicit prior becomes uniform. This equals
 uncorrected posteriors. Both sets of biases are stored, so that scoring can choose
 ``--prior uniform`` (corrected) or ``--prior train`` (as trained).
 
-The model is stored without pickle: ``model.npz`` with the affine maps and
-``classes.json`` with the metadata; :meth:`LdaLrModel.load` rebuilds the pipeline in
-numpy and reproduces scikit-learn's ``predict_proba``.
+The model is stored without pickle by :mod:`voxrecipes.model_store`: ``model.npz`` with the
+affine maps and ``classes.json`` with the metadata (format 1: the layout of the files written
+before the store, which therefore still load); :meth:`LdaLrModel.load` rebuilds the pipeline
+in numpy and reproduces scikit-learn's ``predict_proba``.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -38,7 +37,7 @@ import numpy as np
 from voxrecipes.backend.prior import bias_shift, empirical_prior
 from voxrecipes.backend.threads import DEFAULT_BLAS_THREADS, SMALL_MATRIX_THREADS, blas_threads
 from voxrecipes.errors import ConfigError, DataError
-from voxrecipes.fileio import atomic_write
+from voxrecipes.model_store import ModelFormat, load_model, save_model
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +54,8 @@ MODEL_FILE = "model.npz"
 META_FILE = "classes.json"
 ARRAYS = ("scaler_mean", "scaler_scale", "lda_xbar", "lda_scalings", "lr_coef", "lr_intercept",
           "lr_intercept_uniform", "train_prior", "train_counts")
+MODEL_FORMAT = ModelFormat(kind="lda_lr", version=1, arrays_file=MODEL_FILE, meta_file=META_FILE,
+                           title="LDA/LR backend", writer="train_lda_lr", legacy_version=1)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -104,40 +105,24 @@ class LdaLrModel:
 
     # ------------------------------------------------------------------ storage
     def save(self, out_dir: str | os.PathLike) -> None:
-        """Write ``model.npz`` and ``classes.json`` (the latter last, as the 'done' marker)."""
-        out_dir = Path(out_dir)
-        buffer = io.BytesIO()
-        np.savez(buffer, **{name: np.asarray(getattr(self, name), dtype=np.float64) for name in ARRAYS})
-        with atomic_write(out_dir / MODEL_FILE, mode="wb") as handle:
-            handle.write(buffer.getvalue())
+        """Write ``model.npz`` and ``classes.json`` (the latter last, as the 'done' marker) through the model store."""
         meta = dict(self.meta)
         meta["classes"] = list(self.classes)
-        with atomic_write(out_dir / META_FILE) as handle:
-            json.dump(meta, handle, indent=2)
-            handle.write("\n")
+        save_model(out_dir, MODEL_FORMAT, {name: np.asarray(getattr(self, name), dtype=np.float64) for name in ARRAYS},
+                   meta)
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike) -> LdaLrModel:
-        """Rebuild a model written by :meth:`save` (no pickle: ``allow_pickle=False``)."""
-        model_dir = Path(model_dir)
-        meta_path, npz_path = model_dir / META_FILE, model_dir / MODEL_FILE
-        for path in (meta_path, npz_path):
-            if not path.is_file():
-                raise DataError(path, None, "model file not found; run train_lda_lr first")
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            classes = [str(c) for c in meta["classes"]]
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise DataError(meta_path, None, f"not a backend metadata file: {err}") from None
-        try:
-            with np.load(npz_path, allow_pickle=False) as data:
-                arrays = {name: np.array(data[name]) for name in ARRAYS}
-        except (KeyError, ValueError, OSError) as err:
-            raise DataError(npz_path, None, f"cannot read model arrays: {err}") from None
+        """Rebuild a model written by :meth:`save` (no pickle); errors name the file (:mod:`voxrecipes.model_store`)."""
+        arrays, meta = load_model(model_dir, MODEL_FORMAT, ARRAYS)
+        meta_path, npz_path = Path(model_dir) / META_FILE, Path(model_dir) / MODEL_FILE
+        classes = meta.get("classes")
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise DataError(meta_path, None, "not a backend metadata file: 'classes' must be a list of class names")
         if arrays["lr_coef"].shape[0] != len(classes):
             raise DataError(npz_path, None, f"{arrays['lr_coef'].shape[0]} output rows for {len(classes)} classes "
                                             f"in {meta_path}")
-        return cls(classes=classes, meta=meta, **arrays)
+        return cls(classes=list(classes), meta=meta, **arrays)
 
 
 def fit_lda_lr(x: np.ndarray, labels: Sequence[str], *, lda_dim: int = 15, C: float = 1.0, max_iter: int = 1000,
@@ -260,7 +245,7 @@ def check_class_counts(utts: Sequence[str], labels: Sequence[str], labels_path: 
     Returns ``class -> count`` (sorted by class). The error names the label file and the
     line of the rare class's first utterance, since that class is most often a typo.
     """
-    from voxrecipes.data.table import read_table
+    from voxrecipes.labels import label_lines, read_categories
 
     counts: dict[str, int] = {}
     for label in labels:
@@ -272,7 +257,7 @@ def check_class_counts(utts: Sequence[str], labels: Sequence[str], labels_path: 
     if rare:
         first = rare[0]
         utt = next(u for u, label in zip(utts, labels) if label == first)
-        line = list(read_table(labels_path)).index(utt) + 1  # read_table: one utterance per line
+        line = label_lines(read_categories(labels_path))[utt]
         others = "".join(f", '{c}' ({counts[c]})" for c in rare[1:])
         raise DataError(labels_path, line, f"class '{first}' has {counts[first]} training "
                                            f"utterance{'s' if counts[first] != 1 else ''} (first: '{utt}'), fewer "

@@ -25,7 +25,11 @@ tests/backend/test_plda_speechbrain.py) and with the old model files.
 Before PLDA the embeddings are centred on the training mean, projected onto the
 subspace the training data spans (only when it spans less than the full dimension),
 and optionally length-normalised. Posteriors are the softmax over classes of the LLRs
-(flat class prior). The model is saved as ``.npz`` (loaded with ``allow_pickle=False``).
+(flat class prior). The model directory (:mod:`voxrecipes.model_store`) holds ``plda.npz``
+(the arrays, loaded with ``allow_pickle=False``) and ``classes.json`` (classes, length
+normalisation, training options). Format 2: format 1, from before the store, kept the classes
+inside the npz and the training options in a JSON without a version; it is refused with a
+message to retrain.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy import linalg
@@ -42,11 +47,14 @@ from voxrecipes.backend.lda_lr import softmax
 from voxrecipes.backend.threads import DEFAULT_BLAS_THREADS, SMALL_MATRIX_THREADS, blas_threads
 from voxrecipes.data.posteriors import Posteriors
 from voxrecipes.errors import DataError
-from voxrecipes.fileio import atomic_write
+from voxrecipes.model_store import ModelFormat, load_model, save_model
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+MODEL_FORMAT = ModelFormat(kind="plda", version=2, arrays_file="plda.npz", meta_file="classes.json", title="PLDA",
+                           writer="train_plda")
+#: The arrays of every PLDA model file (``projection`` is there only when the training data was degenerate).
+ARRAYS = ("center", "mean", "F", "Sigma", "class_models")
 #: Directions whose singular value is below this fraction of the largest are dropped before PLDA.
 DEGENERATE_TOL = 1e-6
 #: Smallest row norm divided by in length normalisation (a row at the training mean stays zero).
@@ -175,6 +183,7 @@ class PldaBackend:
     Sigma: np.ndarray  # (r, r) residual covariance
     class_models: np.ndarray  # (C, r) enrolment vectors, in the order of ``classes``
     projection: np.ndarray | None = None  # (D, r): onto the training data's non-degenerate subspace
+    meta: dict = field(default_factory=dict)  # training options and counts, saved in classes.json
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Centring, projection and optional length normalisation applied before training and scoring."""
@@ -207,31 +216,29 @@ class PldaBackend:
         return Posteriors(utts=list(utts), classes=list(self.classes),
                           matrix=softmax(self.score(x, utts, threads=threads)))
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the model as ``.npz`` (plain arrays only; no pickle)."""
-        with atomic_write(path, "wb") as handle:
-            np.savez(handle, format_version=np.int64(FORMAT_VERSION), classes=np.array(self.classes, dtype=str),
-                     center=self.center, length_norm=np.bool_(self.length_norm), mean=self.mean, F=self.F,
-                     Sigma=self.Sigma, class_models=self.class_models,
-                     **({} if self.projection is None else {"projection": self.projection}))
+    def save(self, model_dir: str | os.PathLike) -> None:
+        """Write ``plda.npz`` (the arrays) and ``classes.json`` (classes, options, :attr:`meta`) to ``model_dir``."""
+        arrays = {"center": self.center, "mean": self.mean, "F": self.F, "Sigma": self.Sigma,
+                  "class_models": self.class_models}
+        if self.projection is not None:
+            arrays["projection"] = self.projection
+        meta = {**self.meta, "classes": list(self.classes), "length_norm": bool(self.length_norm)}
+        save_model(model_dir, MODEL_FORMAT, arrays, meta)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> PldaBackend:
-        keys = ("format_version", "classes", "center", "length_norm", "mean", "F", "Sigma", "class_models")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                missing = [k for k in keys if k not in data.files]
-                if missing:
-                    raise DataError(path, None, f"not a PLDA model file: missing arrays {missing}")
-                arrays = {k: data[k] for k in keys}
-                projection = data["projection"] if "projection" in data.files else None
-        except (OSError, ValueError) as exc:
-            raise DataError(path, None, f"cannot read PLDA model: {exc}") from exc
-        if int(arrays["format_version"]) != FORMAT_VERSION:
-            raise DataError(path, None, f"unsupported format_version {int(arrays['format_version'])}")
-        return cls(classes=[str(c) for c in arrays["classes"]], center=arrays["center"],
-                   length_norm=bool(arrays["length_norm"]), mean=arrays["mean"], F=arrays["F"],
-                   Sigma=arrays["Sigma"], class_models=arrays["class_models"], projection=projection)
+    def load(cls, model_dir: str | os.PathLike) -> PldaBackend:
+        """Rebuild a model written by :meth:`save` (no pickle); errors name the file (:mod:`voxrecipes.model_store`)."""
+        arrays, meta = load_model(model_dir, MODEL_FORMAT, ARRAYS, optional=("projection",))
+        meta_path = Path(model_dir) / MODEL_FORMAT.meta_file
+        classes, length_norm = meta.pop("classes", None), meta.pop("length_norm", None)
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes) \
+                or not isinstance(length_norm, bool):
+            raise DataError(meta_path, None, "not a PLDA metadata file: needs 'classes' (a list of names) and "
+                                             "'length_norm' (true or false)")
+        if arrays["class_models"].shape[0] != len(classes):
+            raise DataError(Path(model_dir) / MODEL_FORMAT.arrays_file, None,
+                            f"{arrays['class_models'].shape[0]} class models for {len(classes)} classes in {meta_path}")
+        return cls(classes=list(classes), length_norm=length_norm, meta=meta, **arrays)
 
 
 def _class_index(labels: Sequence[str], classes: Sequence[str] | None) -> tuple[list[str], np.ndarray]:

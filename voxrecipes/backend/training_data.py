@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from voxrecipes.data.table import read_table
 from voxrecipes.errors import DataError
 from voxrecipes.features.arkio import read_embeddings
+from voxrecipes.labels import read_categories
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 def labelled_embeddings(embedding_scp: str | os.PathLike, labels_path: str | os.PathLike,
                         exclude: Sequence[str] = ()) -> tuple[list[str], np.ndarray, list[str], dict[str, int]]:
     """Return ``(utts, x, labels, excluded_counts)`` of the usable training utterances."""
-    labels = read_table(labels_path)
+    labels = read_categories(labels_path)
     keys, x = read_embeddings(embedding_scp)
     row = {k: i for i, k in enumerate(keys)}
     excluded = {c: 0 for c in exclude}

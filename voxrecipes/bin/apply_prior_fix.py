@@ -22,6 +22,7 @@ import logging
 
 from voxrecipes.cli import run
 from voxrecipes.data.posteriors import add_probability_arguments
+from voxrecipes.labels import PSEUDO_CLASSES
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train_prior_from", required=True,
                         help="utt2category of the data the model was trained on (its class frequencies are P'(y))")
     parser.add_argument("--out", required=True, help="output posteriors file (written atomically)")
-    parser.add_argument("--pseudo_classes", nargs="*", default=["O", "X"],
+    parser.add_argument("--pseudo_classes", nargs="*", default=list(PSEUDO_CLASSES),
                         help="classes with target prior 0 (default: O X, MSP-Podcast's Other and No-agreement)")
     add_probability_arguments(parser)
     return parser
@@ -44,11 +45,11 @@ def main(args: argparse.Namespace) -> None:
 
     from voxrecipes.backend.prior import empirical_prior, prior_fix, uniform_prior
     from voxrecipes.data.posteriors import Posteriors, read_probabilities, write_posteriors
-    from voxrecipes.data.table import read_table
     from voxrecipes.errors import DataError
+    from voxrecipes.labels import read_categories
 
     post = read_probabilities(args.posteriors, sum_tolerance=args.sum_tolerance, renormalise=args.renormalise)
-    labels = list(read_table(args.train_prior_from).values())
+    labels = list(read_categories(args.train_prior_from).values())
     known = set(post.classes)
     ignored = Counter(label for label in labels if label not in known)
     ignored_text = ", ".join(f"{c}={n}" for c, n in sorted(ignored.items())) or "none"

@@ -78,7 +78,7 @@ def main(args: argparse.Namespace) -> None:
     from voxrecipes.errors import ConfigError
     from voxrecipes.fileio import atomic_write
     from voxrecipes.fusion import interpolation
-    from voxrecipes.fusion.align import align_systems, parse_apply_spec, read_attribute_labels, read_category_labels
+    from voxrecipes.fusion.align import align_systems, attribute_targets, category_targets, parse_apply_spec
     from voxrecipes.fusion.logreg import fit_logreg_fusion
     from voxrecipes.labels import ATTRIBUTES
     from voxrecipes.metrics.regression import ccc_per_dim
@@ -113,7 +113,7 @@ def main(args: argparse.Namespace) -> None:
               "tune_labels": args.tune_labels, "classes": classes, "num_tune": len(utts),
               "renormalised": bool(args.renormalise)}
     if args.task == "attributes":
-        y = read_attribute_labels(args.tune_labels, utts, len(classes), args.tune[0])
+        y = attribute_targets(args.tune_labels, utts, classes, args.tune[0])
         results = interpolation.tune_attributes(tune_mats, y, args.step)
         weights = np.stack([r.weights for r in results])
         fuse = lambda mats: interpolation.apply_per_dim(weights, mats)  # noqa: E731
@@ -124,7 +124,7 @@ def main(args: argparse.Namespace) -> None:
                                             for n, m in zip(names, tune_mats)},
                                 "fused": {d: r.score for d, r in zip(classes, results)}})
     else:
-        y = read_category_labels(args.tune_labels, utts, classes, args.tune[0])
+        y = category_targets(args.tune_labels, utts, classes, args.tune[0])
         single = {n: interpolation.tuning_macro_f1(y, m) for n, m in zip(names, tune_mats)}
         if args.method == "interpolation":
             result = interpolation.tune_categories(tune_mats, y, args.step)

@@ -19,6 +19,7 @@ from voxrecipes.data.balance import PRIMARY_CLASSES, balanced_subset, filter_cla
 from voxrecipes.data.datadir import DataDir
 from voxrecipes.data.manipulate import subset_data_dir
 from voxrecipes.errors import DataError
+from voxrecipes.labels import PSEUDO_CLASSES
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bal_dir", required=True, help="output data dir of Dev_bal")
     parser.add_argument("--per_class", type=int, default=300, help="utterances per primary class in Dev_bal")
     parser.add_argument("--classes", nargs="+", default=list(PRIMARY_CLASSES), help="primary classes")
-    parser.add_argument("--drop", nargs="*", default=["O", "X"], help="classes left out of Dev_filt")
+    parser.add_argument("--drop", nargs="*", default=list(PSEUDO_CLASSES),
+                        help="classes left out of Dev_filt (default: the pseudo-classes O X)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the Dev_bal draw")
     return parser
 

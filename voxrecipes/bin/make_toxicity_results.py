@@ -49,7 +49,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> None:
-    from voxrecipes.metrics.toxicity import write_toxicity_results
+    from voxrecipes.metrics.toxicity_results import write_toxicity_results
 
     if not args.system:
         raise ConfigError("give at least one --system FIELDS=PATH")

@@ -38,6 +38,7 @@ def main(args: argparse.Namespace) -> None:
     from voxrecipes.corpora.autolabel_manifest import check_toxic, truth_rows, write_manifest
     from voxrecipes.data.datadir import DataDir
     from voxrecipes.errors import ConfigError
+    from voxrecipes.labels import NO_VIOLATION
 
     if not 0 < args.min_overlap <= 1:
         raise ConfigError(f"--min_overlap must be in (0, 1], got {args.min_overlap}")
@@ -46,7 +47,7 @@ def main(args: argparse.Namespace) -> None:
     check_toxic(rows, args.manifest, min_toxic=args.min_toxic)
     write_manifest(args.manifest, rows)
     logging.getLogger("write_truth_manifest").info("wrote %s: %d segments, %d toxic", args.manifest, len(rows),
-                                                   sum(r.labels != ["No_Violation"] for r in rows))
+                                                   sum(r.labels != [NO_VIOLATION] for r in rows))
 
 
 if __name__ == "__main__":

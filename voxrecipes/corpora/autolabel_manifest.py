@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voxrecipes.errors import DataError
+from voxrecipes.labels import NO_VIOLATION
 
 logger = logging.getLogger(__name__)
 
 COLUMNS = ["utt_id", "audio", "start", "end", "language", "transcript", "labels", "speaker"]
-NO_VIOLATION = "No_Violation"
 
 
 @dataclass

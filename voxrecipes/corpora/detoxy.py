@@ -36,11 +36,11 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from voxrecipes.corpora.mutox import NON_TOXIC, TOXIC
 from voxrecipes.corpora.toxicity_manifest import Record, check_columns, write_records
 from voxrecipes.data.table import read_text
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
+from voxrecipes.labels import NO_VIOLATION, TOXIC
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def prepare(csv_path: str | Path, audio_dir: str | Path, out_dir: str | Path, *,
                 missing.append(f"{dataset}\t{name}\t{audio}\t{csv_path}:{line}")
                 continue
             records.append(Record(line=line, utt_id=utt, audio=audio, start=None, end=None, language=LANGUAGE,
-                                  transcript=text, labels=[TOXIC if float(raw) == 1.0 else NON_TOXIC]))
+                                  transcript=text, labels=[TOXIC if float(raw) == 1.0 else NO_VIOLATION]))
     if dropped:
         logger.warning("%s: left out %s", csv_path,
                        ", ".join(f"{n} rows ({why})" for why, n in sorted(dropped.items())))

@@ -53,7 +53,7 @@ import numpy as np
 from voxrecipes.corpora.synth import Prosody, check_tools, run_parallel, synthesize
 from voxrecipes.errors import ConfigError
 from voxrecipes.fileio import atomic_dir
-from voxrecipes.labels import EMOTION_CLASSES, EMOTION_CODES, EMOTION_NAMES
+from voxrecipes.labels import EMOTION_CLASSES, EMOTION_CODES, EMOTION_NAMES, PSEUDO_CLASSES
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +247,7 @@ def make_utterance(rng: np.random.Generator, file_name: str, speaker: Speaker, e
 
     # Category-flavoured adjectives: present in most utterances, sometimes a distractor.
     adjectives: list[str] = []
-    if emo_class in ("O", "X") or rng.random() < 0.72:
+    if emo_class in PSEUDO_CLASSES or rng.random() < 0.72:
         for code in word_codes:
             adjectives.append(str(rng.choice(CATEGORY_WORDS[code])))
     if rng.random() < 0.12:

@@ -44,10 +44,10 @@ from voxrecipes.corpora.mini_toxicity import LANGUAGES, PHRASES, TOXIC_WEIGHTS, 
 from voxrecipes.corpora.synth import SAMPLE_RATE, Prosody, check_tools, run_parallel, synthesize
 from voxrecipes.errors import ConfigError
 from voxrecipes.fileio import atomic_dir
+from voxrecipes.labels import NO_VIOLATION
 
 logger = logging.getLogger(__name__)
 
-NO_VIOLATION = "No_Violation"
 SENTENCE_COLUMNS = ["session", "split", "language", "speaker", "start", "end", "labels", "text"]
 SESSION_COLUMNS = ["session", "split", "language", "duration", "num_sentences"]
 

@@ -51,7 +51,7 @@ import soundfile
 from voxrecipes.corpora.synth import Prosody, check_tools, concatenate, run_parallel, synthesize, wav_duration
 from voxrecipes.errors import ConfigError
 from voxrecipes.fileio import atomic_dir
-from voxrecipes.labels import TOXICITY_CLASSES
+from voxrecipes.labels import NO_VIOLATION, TOXICITY_CLASSES
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ def speaker_name(voice: str) -> str:
 
 def _draw_labels(rng: np.random.Generator) -> list[str]:
     if rng.random() < NO_VIOLATION_SHARE:
-        return ["No_Violation"]
+        return [NO_VIOLATION]
     names = list(TOXIC_WEIGHTS)
     weights = np.array([TOXIC_WEIGHTS[n] for n in names])
     count = 2 if rng.random() < TWO_LABEL_SHARE else 1
@@ -226,10 +226,10 @@ def _plan_clip(rng: np.random.Generator, voice_rng: np.random.Generator, utt_id:
     labels = _draw_labels(rng)
     counts = list(SENTENCE_COUNTS)
     probs = np.array([SENTENCE_COUNTS[c] for c in counts])
-    toxic = [lab for lab in labels if lab != "No_Violation"]
+    toxic = [lab for lab in labels if lab != NO_VIOLATION]
     n_sent = max(int(rng.choice(counts, p=probs / probs.sum())), len(toxic))
     phrases = PHRASES[language]
-    neutral = [str(s) for s in rng.permutation(phrases["No_Violation"])]
+    neutral = [str(s) for s in rng.permutation(phrases[NO_VIOLATION])]
     sentences = [neutral[i % len(neutral)] for i in range(n_sent)]
     positions = [int(p) for p in rng.choice(n_sent, size=len(toxic), replace=False)]
     for label, pos in zip(toxic, positions, strict=True):

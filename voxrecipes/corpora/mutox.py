@@ -87,12 +87,11 @@ from urllib.parse import unquote, urlparse
 from voxrecipes.corpora.toxicity_manifest import Record, check_columns, header_columns, iter_rows, write_records
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
+from voxrecipes.labels import BINARY_TOXICITY_CLASSES, NO_VIOLATION, TOXIC
 
 logger = logging.getLogger(__name__)
 
-TOXIC = "Toxic"
-NON_TOXIC = "No_Violation"
-CLASSES = (TOXIC, NON_TOXIC)
+CLASSES = BINARY_TOXICITY_CLASSES
 REQUIRED_COLUMNS = ("id", "lang", "partition", "audio_file_transcript")
 LABEL_COLUMNS = ("contains_toxicity", "label")
 PARTITIONS = ("train", "dev", "devtest")
@@ -138,7 +137,7 @@ def toxicity_label(row: dict[str, str | None], path: Path, line: int) -> str | N
         if value in YES:
             return TOXIC
         if value in NO:
-            return NON_TOXIC
+            return NO_VIOLATION
         if value in UNDECIDED:
             return None
         raise DataError(path, line, f"unknown contains_toxicity value '{raw}'; expected Yes, No or Cannot say")
@@ -151,7 +150,7 @@ def toxicity_label(row: dict[str, str | None], path: Path, line: int) -> str | N
         raise DataError(path, line, f"unknown label value '{raw}'; expected 1 or 0") from None
     if number not in (0.0, 1.0):
         raise DataError(path, line, f"unknown label value '{raw}'; expected 1 or 0")
-    return TOXIC if number == 1.0 else NON_TOXIC
+    return TOXIC if number == 1.0 else NO_VIOLATION
 
 
 def parse_url_segment(value: str, lang: str, path: Path, line: int, units: str = "auto") -> tuple[str, float, float]:

@@ -13,8 +13,9 @@ Category posteriors are read with :func:`~voxrecipes.data.posteriors.read_probab
 tuned weights without any sign of it. Attribute predictions are not probabilities and are
 read as plain matrices.
 
-Also here: reading the tuning labels against the aligned utterances, and parsing the
-``OUT_NAME=SYS1,SYS2`` specs of ``fuse_posteriors --apply``.
+Also here: the tuning targets of the aligned utterances, from label files read by
+:mod:`voxrecipes.labels`, and parsing the ``OUT_NAME=SYS1,SYS2`` specs of
+``fuse_posteriors --apply``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from voxrecipes.data.posteriors import DEFAULT_SUM_TOLERANCE, Posteriors, read_posteriors, read_probabilities
-from voxrecipes.data.table import c_sort_key, read_table
+from voxrecipes.data.table import c_sort_key
 from voxrecipes.errors import ConfigError, DataError
+from voxrecipes.labels import ATTRIBUTES, label_lines, read_attribute_table, read_categories
 
 
 def _utt_mismatch(ref_utts: Sequence[str], utts: Sequence[str], ref_path: str, path: str) -> str | None:
@@ -93,50 +95,46 @@ def align_systems(paths: Sequence[str | os.PathLike], classes: Sequence[str] | N
     return utts, classes, matrices
 
 
-def read_category_labels(path: str | os.PathLike, utts: Sequence[str], classes: Sequence[str],
-                         posteriors_path: str | os.PathLike) -> np.ndarray:
-    """Class indices (into ``classes``) of ``utts`` from an ``utt2category`` file.
+def category_targets(path: str | os.PathLike, utts: Sequence[str], classes: Sequence[str],
+                     posteriors_path: str | os.PathLike) -> np.ndarray:
+    """Class indices (into ``classes``) of ``utts`` from an ``utt2category`` file (read by :mod:`voxrecipes.labels`).
 
     The label file must cover exactly the scored utterances, and every label must be one
     of ``classes``; errors name both the label file and ``posteriors_path``.
     """
-    labels = read_table(path)
+    labels = read_categories(path)
     message = _utt_mismatch(utts, list(labels), os.fspath(posteriors_path), os.fspath(path))
     if message is not None:
         raise DataError(path, None, message + "; tune on the labels of the scored data directory")
     index = {c: i for i, c in enumerate(classes)}
     unknown = sorted({labels[u] for u in utts if labels[u] not in index})
     if unknown:
-        line, first = next((n, u) for n, u in enumerate(labels, start=1) if labels[u] not in index)
+        first = next(u for u in labels if labels[u] not in index)
         names = " ".join(repr(c) for c in unknown)
-        raise DataError(path, line, f"label '{labels[first]}' of '{first}' is not a class of {posteriors_path} "
-                                    f"({' '.join(classes)}; unknown labels here: {names}); "
-                                    "tune on a set with the systems' classes only (Dev_bal)")
+        raise DataError(path, label_lines(labels)[first],
+                        f"label '{labels[first]}' of '{first}' is not a class of {posteriors_path} "
+                        f"({' '.join(classes)}; unknown labels here: {names}); "
+                        "tune on a set with the systems' classes only (Dev_bal)")
     return np.array([index[labels[u]] for u in utts], dtype=np.int64)
 
 
-def read_attribute_labels(path: str | os.PathLike, utts: Sequence[str], num_dims: int,
-                          posteriors_path: str | os.PathLike) -> np.ndarray:
-    """(utterances x dims) float matrix from an ``utt2attrs`` file, rows in the order of ``utts``."""
-    labels = read_table(path)
-    message = _utt_mismatch(utts, list(labels), os.fspath(posteriors_path), os.fspath(path))
+def attribute_targets(path: str | os.PathLike, utts: Sequence[str], columns: Sequence[str],
+                      posteriors_path: str | os.PathLike) -> np.ndarray:
+    """(utterances x columns) matrix of ``utt2attrs`` (read by :mod:`voxrecipes.labels`), rows in the order of ``utts``.
+
+    ``columns`` are the attribute names of the predictions (valence arousal dominance, in
+    any order); the label file must cover exactly the scored utterances.
+    """
+    unknown = [c for c in columns if c not in ATTRIBUTES]
+    if unknown:
+        raise DataError(posteriors_path, 1, f"columns {' '.join(unknown)} are not attributes of {path} "
+                                            f"({' '.join(ATTRIBUTES)})")
+    label_utts, values = read_attribute_table(path)
+    message = _utt_mismatch(utts, label_utts, os.fspath(posteriors_path), os.fspath(path))
     if message is not None:
         raise DataError(path, None, message + "; tune on the labels of the scored data directory")
-    lines = {key: i for i, key in enumerate(labels, start=1)}
-    rows = []
-    for utt in utts:
-        parts = labels[utt].split()
-        line = lines[utt]
-        if len(parts) != num_dims:
-            raise DataError(path, line, f"expected {num_dims} values (as in {posteriors_path}), found {len(parts)}")
-        try:
-            rows.append([float(v) for v in parts])
-        except ValueError:
-            raise DataError(path, line, "non-numeric value") from None
-    matrix = np.array(rows, dtype=np.float64).reshape(len(utts), num_dims)
-    if not np.all(np.isfinite(matrix)):
-        raise DataError(path, None, "NaN or infinite value")
-    return matrix
+    row = {u: i for i, u in enumerate(label_utts)}
+    return values[np.ix_([row[u] for u in utts], [ATTRIBUTES.index(c) for c in columns])]
 
 
 def parse_apply_spec(spec: str, num_systems: int) -> tuple[str, list[str]]:

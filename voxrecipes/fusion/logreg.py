@@ -21,14 +21,13 @@ but generalises worse to the unseen speakers of Test1 (0.454 vs 0.638, CI [-0.27
 -0.010]). Log inputs span a much wider range, so C = 1 regularises them less. Hence
 the paper's posteriors are the default.
 
-Storage without pickle: ``fusion_lr.npz`` (``coef`` (K x F), ``intercept`` (K)) and
-``fusion_lr.json`` (classes, systems, feature kind, floor, C, ...), the JSON written last.
+Storage without pickle, by :mod:`voxrecipes.model_store`: ``fusion_lr.npz`` (``coef`` (K x F),
+``intercept`` (K)) and ``fusion_lr.json`` (classes, systems, feature kind, floor, C, ...), the
+JSON written last (format 1: the layout of the files written before the store, which still load).
 """
 
 from __future__ import annotations
 
-import io
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from voxrecipes.errors import ConfigError, DataError
-from voxrecipes.fileio import atomic_write
+from voxrecipes.model_store import ModelFormat, load_model, save_model
 
 MODEL_FILE = "fusion_lr.npz"
 META_FILE = "fusion_lr.json"
@@ -46,6 +45,8 @@ LOG_FLOOR = 1e-8
 FEATURES = ("prob", "log")
 #: the paper's input: the posteriors themselves
 DEFAULT_FEATURES = "prob"
+MODEL_FORMAT = ModelFormat(kind="logreg_fusion", version=1, arrays_file=MODEL_FILE, meta_file=META_FILE,
+                           title="LR fusion", writer="fuse_posteriors --method logreg", legacy_version=1)
 
 
 def make_features(matrices: Sequence[np.ndarray], features: str = DEFAULT_FEATURES,
@@ -86,41 +87,26 @@ class LogRegFusion:
         return softmax(x @ self.coef.T + self.intercept)
 
     def save(self, out_dir: str | os.PathLike) -> None:
-        """Write ``fusion_lr.npz`` and then ``fusion_lr.json`` (the 'done' marker)."""
-        out_dir = Path(out_dir)
-        buffer = io.BytesIO()
-        np.savez(buffer, coef=np.asarray(self.coef, dtype=np.float64),
-                 intercept=np.asarray(self.intercept, dtype=np.float64))
-        with atomic_write(out_dir / MODEL_FILE, mode="wb") as handle:
-            handle.write(buffer.getvalue())
+        """Write ``fusion_lr.npz`` and then ``fusion_lr.json`` (the 'done' marker) through the model store."""
         meta = dict(self.meta)
         meta.update(classes=list(self.classes), systems=list(self.systems), features=self.features,
                     floor=float(self.floor))
-        with atomic_write(out_dir / META_FILE) as handle:
-            json.dump(meta, handle, indent=2)
-            handle.write("\n")
+        save_model(out_dir, MODEL_FORMAT, {"coef": np.asarray(self.coef, dtype=np.float64),
+                                           "intercept": np.asarray(self.intercept, dtype=np.float64)}, meta)
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike) -> LogRegFusion:
-        """Rebuild a fuser written by :meth:`save` (``allow_pickle=False``)."""
-        model_dir = Path(model_dir)
-        meta_path, npz_path = model_dir / META_FILE, model_dir / MODEL_FILE
-        for path in (meta_path, npz_path):
-            if not path.is_file():
-                raise DataError(path, None, "fusion model file not found; run fuse_posteriors --method logreg first")
+        """Rebuild a fuser written by :meth:`save` (no pickle); errors name the file (:mod:`voxrecipes.model_store`)."""
+        arrays, meta = load_model(model_dir, MODEL_FORMAT, ("coef", "intercept"))
+        meta_path, npz_path = Path(model_dir) / META_FILE, Path(model_dir) / MODEL_FILE
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
             classes = [str(c) for c in meta.pop("classes")]
             systems = [str(s) for s in meta.pop("systems")]
             features = str(meta.pop("features"))
             floor = float(meta.pop("floor"))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError) as err:
             raise DataError(meta_path, None, f"not a fusion metadata file: {err}") from None
-        try:
-            with np.load(npz_path, allow_pickle=False) as data:
-                coef, intercept = np.array(data["coef"]), np.array(data["intercept"])
-        except (KeyError, ValueError, OSError) as err:
-            raise DataError(npz_path, None, f"cannot read fusion arrays: {err}") from None
+        coef, intercept = arrays["coef"], arrays["intercept"]
         if coef.ndim != 2 or coef.shape[0] != len(classes) or intercept.shape != (len(classes),):
             raise DataError(npz_path, None, f"coef {coef.shape} / intercept {intercept.shape} do not match "
                                             f"{len(classes)} classes in {meta_path}")

@@ -110,7 +110,7 @@ def evaluate_attributes(predictions_path: str | os.PathLike, labels_path: str | 
     Everything is read and checked before anything is written; both files are written atomically.
     """
     from voxrecipes.data.posteriors import read_posteriors
-    from voxrecipes.metrics.toxicity import Resamples
+    from voxrecipes.metrics.bootstrap import Resamples
 
     if num_bootstrap < 1:
         raise ConfigError(f"--num_bootstrap must be positive, got {num_bootstrap}")

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from voxrecipes.errors import DataError
-from voxrecipes.labels import TOXIC_AP_CLASSES
+from voxrecipes.labels import NO_VIOLATION, TOXIC_AP_CLASSES
 
 TOXIC_FOUR = TOXIC_AP_CLASSES
 
@@ -123,8 +123,8 @@ def label_quality(pseudo: dict, true: dict, classes: Sequence[str]) -> list[dict
     rows = []
     for c in [*classes, "any toxic"]:
         if c == "any toxic":
-            p = np.array([pseudo[u][1] != ["No_Violation"] for u in utts])
-            t = np.array([true[u][1] != ["No_Violation"] for u in utts])
+            p = np.array([pseudo[u][1] != [NO_VIOLATION] for u in utts])
+            t = np.array([true[u][1] != [NO_VIOLATION] for u in utts])
         else:
             p = np.array([c in pseudo[u][1] for u in utts])
             t = np.array([c in true[u][1] for u in utts])
@@ -137,7 +137,9 @@ def label_quality(pseudo: dict, true: dict, classes: Sequence[str]) -> list[dict
 
 def paired_map_difference(metrics_a: dict, metrics_b: dict) -> tuple[float, list[float] | None]:
     """mAP(a) - mAP(b) on the same test utterances and its paired bootstrap CI (a's resampling settings)."""
-    from voxrecipes.metrics.toxicity import Resamples, fast_average_precision, load_targets
+    from voxrecipes.metrics.bootstrap import Resamples
+    from voxrecipes.metrics.ranking import fast_average_precision
+    from voxrecipes.metrics.toxicity import load_targets
 
     utts_a, classes, targets, scores_a, _, _ = load_targets(metrics_a["scores"], metrics_a["data"])
     utts_b, classes_b, _, scores_b, _, _ = load_targets(metrics_b["scores"], metrics_b["data"])

@@ -9,10 +9,10 @@ threshold is a detection.
 
 Point estimates come from scikit-learn (``roc_auc_score``, ``average_precision_score``,
 ``precision_recall_fscore_support``). The bootstrap recomputes each metric on every resample of
-:class:`voxrecipes.metrics.toxicity.Resamples` (the resample sets of
-:func:`voxrecipes.metrics.bootstrap.bootstrap_ci` for the same size and seed) with vectorised
+:class:`voxrecipes.metrics.bootstrap.Resamples` (the resample sets of
+:func:`~voxrecipes.metrics.bootstrap.bootstrap_ci` for the same size and seed) with vectorised
 versions that equal scikit-learn's (tested): AUC from average ranks (the Mann-Whitney statistic),
-AP from :func:`voxrecipes.metrics.toxicity.fast_average_precision`, precision/recall/F1 from counts.
+AP from :func:`voxrecipes.metrics.ranking.fast_average_precision`, precision/recall/F1 from counts.
 A metric that is undefined on a resample (AUC without a positive or a negative, precision without
 a detection ...) is NaN there and left out of its interval; its count is reported.
 """
@@ -66,7 +66,7 @@ def fast_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> np
     """The :data:`METRICS` of each row of (B x n) targets and scores: a (B x 5) matrix, NaN where undefined."""
     from scipy.stats import rankdata
 
-    from voxrecipes.metrics.toxicity import fast_average_precision
+    from voxrecipes.metrics.ranking import fast_average_precision
 
     y_true = np.asarray(y_true, dtype=bool)
     scores = np.asarray(scores, dtype=np.float64)
@@ -92,7 +92,7 @@ def fast_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> np
 def detection_subset(y_true: np.ndarray, scores: np.ndarray, threshold: float, *, num_bootstrap: int, seed: int,
                      alpha: float) -> dict:
     """Counts, the point value and the ``100 - alpha`` % bootstrap CI of every metric, for one set of utterances."""
-    from voxrecipes.metrics.toxicity import Resamples
+    from voxrecipes.metrics.bootstrap import Resamples
 
     y_true = np.asarray(y_true, dtype=bool)
     scores = np.asarray(scores, dtype=np.float64)
@@ -133,16 +133,17 @@ def evaluate_detection(y_true: np.ndarray, scores: np.ndarray, languages: Sequen
 
 
 # ----------------------------------------------------------------------------------------------
-# Rendering (called by voxrecipes.metrics.toxicity.render_toxicity_results when metrics.json has it)
+# Rendering (called by voxrecipes.metrics.toxicity_results.render_toxicity_results when metrics.json has it)
 
 def _cell(sub: dict, name: str) -> str:
-    from voxrecipes.metrics.toxicity import format_cell
+    from voxrecipes.metrics.toxicity_results import format_cell
 
     return format_cell(sub.get(name), sub.get(f"{name}_ci"))
 
 
 def render_detection(systems: Sequence, label_columns: Sequence[str], baseline, level: int) -> list[str]:
     """The "Binary detection" section: one table over all utterances, one per language (Markdown lines)."""
+    from voxrecipes.metrics.results import markdown_header, markdown_row
     from voxrecipes.metrics.toxicity import order_languages
 
     det = baseline.metrics["detection"]
@@ -151,20 +152,20 @@ def render_detection(systems: Sequence, label_columns: Sequence[str], baseline, 
              f"or above it is a detection; tuned for the highest F1 on the validation set), in percent, with the "
              f"{level}% bootstrap confidence interval in brackets.", ""]
     header = [*label_columns, "Threshold", "N", "Positives", "Detections", *(DISPLAY[m] for m in METRICS)]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += markdown_header(header)
     for s in systems:
         d = s.metrics.get("detection")
         if d is None:
             continue
         cells = [*s.fields, f"{d['threshold']:.4f}", str(d["num_utts"]), str(d["positives"]), str(d["detections"]),
                  *(_cell(d, m) for m in METRICS)]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(markdown_row(cells))
     languages = order_languages({lang for s in systems for lang in (s.metrics.get("detection") or {})
                                  .get("per_language", {})})
     if languages:
         lines += ["", "Per language (the same threshold in every language):", ""]
         header = ["Language", "N", "Positives", *label_columns, *(DISPLAY[m] for m in METRICS)]
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += markdown_header(header)
         ordered = [baseline] + [s for s in systems if s is not baseline]
         for lang in languages:
             for s in ordered:
@@ -173,5 +174,5 @@ def render_detection(systems: Sequence, label_columns: Sequence[str], baseline, 
                     continue
                 cells = [lang, str(sub["num_utts"]), str(sub["positives"]), *s.fields,
                          *(_cell(sub, m) for m in METRICS)]
-                lines.append("| " + " | ".join(cells) + " |")
+                lines.append(markdown_row(cells))
     return lines

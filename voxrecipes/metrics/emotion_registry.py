@@ -19,7 +19,8 @@ import os
 from collections.abc import Sequence
 
 from voxrecipes.errors import ConfigError
-from voxrecipes.metrics.emotion_results import DEFAULT_CHECK_SETS, DEFAULT_PRIOR_SET, build_emotion_results
+from voxrecipes.metrics.emotion_inputs import DEFAULT_CHECK_SETS, DEFAULT_PRIOR_SET
+from voxrecipes.metrics.emotion_results import build_emotion_results
 from voxrecipes.registry import System, display_name, find, scan, system_id, table_ids
 
 METRICS_FILE = "metrics.json"

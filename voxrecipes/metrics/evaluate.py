@@ -26,7 +26,7 @@ import numpy as np
 from voxrecipes.data.posteriors import DEFAULT_SUM_TOLERANCE
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
-from voxrecipes.labels import PSEUDO_CLASSES
+from voxrecipes.labels import PSEUDO_CLASSES, label_lines, read_categories
 from voxrecipes.metrics.bootstrap import bootstrap_ci
 from voxrecipes.metrics.classification import accuracy, confusion, macro_f1, macro_f1_fast, per_class_f1
 
@@ -65,11 +65,10 @@ def evaluate_classification(posteriors_path: str | os.PathLike, labels_path: str
     ``classes`` is a :class:`ConfigError`, any other unknown label a :class:`DataError`.
     """
     from voxrecipes.data.posteriors import read_probabilities
-    from voxrecipes.data.table import read_table
     from voxrecipes.metrics.plots import plot_confusion
 
     post = read_probabilities(posteriors_path, sum_tolerance=sum_tolerance, renormalise=renormalise)
-    labels = read_table(labels_path)
+    labels = read_categories(labels_path)
     align(post.utts, labels, posteriors_path, labels_path)
     classes = list(classes) if classes else list(post.classes)
     missing = [c for c in classes if c not in post.classes]
@@ -86,7 +85,7 @@ def evaluate_classification(posteriors_path: str | os.PathLike, labels_path: str
                               f"({' '.join(classes)}); a label is either scored or excluded")
     columns = [post.classes.index(c) for c in classes]
     index = {c: i for i, c in enumerate(classes)}
-    line_of = {utt: n for n, utt in enumerate(labels, start=1)}  # read_table: one utterance per line
+    line_of = label_lines(labels)
 
     y_true, y_pred, unknown = [], [], {}
     decisions = post.matrix[:, columns].argmax(axis=1)

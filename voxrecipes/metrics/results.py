@@ -1,14 +1,14 @@
 """What the RESULTS.md writers share: the environment header, the checked JSON reader
-(metrics.json, weights.json), links relative to RESULTS.md, and one evaluated entry.
+(metrics.json, weights.json), links relative to RESULTS.md, Markdown table rows, and one
+evaluated entry.
 
 The writers themselves are :mod:`voxrecipes.metrics.emotion_results` and
-:mod:`voxrecipes.metrics.toxicity`.
+:mod:`voxrecipes.metrics.toxicity_results`.
 """
 
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
 import subprocess
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voxrecipes.errors import DataError
+from voxrecipes.jsonio import read_json_object
 
 
 @dataclass
@@ -36,16 +37,8 @@ def load_metrics(path: str | os.PathLike, required: Sequence[str], writer: str) 
     error) and ``writer``, the stage that should have written it.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, f"file not found; run {writer} first")
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataError(path, err.lineno, f"not valid JSON: {err.msg}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(path, None, f"cannot read: {err}") from None
-    if not isinstance(metrics, dict):
-        raise DataError(path, None, f"expected a JSON object; written by {writer}?")
+    metrics = read_json_object(path, f"file not found; run {writer} first",
+                               f"expected a JSON object; written by {writer}?")
     missing = [k for k in required if k not in metrics]
     if missing:
         raise DataError(path, None, f"missing keys {', '.join(missing)}; written by {writer}?")
@@ -78,3 +71,13 @@ def header_lines(title: str, env: dict[str, str]) -> list[str]:
 def relative_link(path: str | os.PathLike, out_dir: str | os.PathLike) -> str:
     """``path`` relative to ``out_dir`` (the directory of RESULTS.md), with ``/`` separators."""
     return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(out_dir))).as_posix()
+
+
+def markdown_row(cells: Sequence[str]) -> str:
+    """One Markdown table row: ``| a | b |``."""
+    return "| " + " | ".join(cells) + " |"
+
+
+def markdown_header(cells: Sequence[str]) -> list[str]:
+    """A Markdown table's header row and its ``|---|`` separator."""
+    return [markdown_row(cells), "|" + "---|" * len(cells)]

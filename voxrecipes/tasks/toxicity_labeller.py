@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from voxrecipes.errors import ConfigError, DataError
+from voxrecipes.labels import NO_VIOLATION
 
 THRESHOLDS_FILE = "thresholds.json"
-NO_VIOLATION = "No_Violation"
 
 
 def threshold_grid(step: float) -> np.ndarray:
