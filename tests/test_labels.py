@@ -41,7 +41,6 @@ def test_mini_corpus_generator_keeps_its_list_types():
     ("voxrecipes.data.balance", "PRIMARY_CLASSES", "EMOTION_CLASSES"),
     ("voxrecipes.corpora.msp_podcast", "EMO_CODES", "EMOTION_CODES"),
     ("voxrecipes.backend.prior", "PSEUDO_CLASSES", "PSEUDO_CLASSES"),
-    ("voxrecipes.data.datadir", "ATTRIBUTES", "ATTRIBUTES"),
     ("voxrecipes.metrics.toxicity", "AP_CLASSES", "TOXIC_AP_CLASSES"),
     ("voxrecipes.corpora.toxicity_manifest", "CLASSES", "TOXICITY_CLASSES"),
     ("voxrecipes.corpora.toxic_text_set", "TOXIC", "TOXIC_CLASSES"),
