@@ -47,6 +47,9 @@ infer_batch_size=16              # Utterances per forward pass when extracting e
 attributes=true                  # Train the attribute model (w2vbert only) and report CCCs.
 attribute_config=conf/train_emotion_attributes.yaml  # First pass: 3-4 s crops.
 attribute_finetune_config=conf/train_emotion_attributes_finetune.yaml  # Then 6-8 s crops, balanced batches.
+attribute_bn_reestimate=false    # Re-estimate the attribute models' embedding BatchNorm statistics on the training
+                                 # set's whole utterances before export (the running averages are collected over
+                                 # augmented crops; paper: not done).
 
 # Backend related
 backends="lda_lr"                # Backends on the embeddings: lda_lr (LDA + logistic regression), plda.
@@ -123,6 +126,8 @@ Options:
 
     # Attribute model related
     --attributes                 # Train the attribute model (default="${attributes}").
+    --attribute_bn_reestimate    # Re-estimate the attribute models' BatchNorm statistics on whole training
+                                 # utterances before export (default="${attribute_bn_reestimate}").
     --attribute_config           # First attribute pass (default="${attribute_config}").
     --attribute_finetune_config  # Balanced finetuning pass (default="${attribute_finetune_config}").
 
@@ -367,8 +372,11 @@ train_stamp() {
 train_and_export() {
     local stage_no=$1 config=$2 dir=$3 target=$4 best=$5
     shift 5
-    local stamp
-    stamp=$(train_stamp "${config}" "$@")
+    local stamp export_opts=()
+    if [ "${target}" = attributes ] && ${attribute_bn_reestimate}; then
+        export_opts=(--bn_data "${rawdir}/${train_set}")
+    fi
+    stamp=$(train_stamp "${config}" "$@" "${export_opts[@]}")
     if [ "$(cat "${dir}/train_stamp" 2>/dev/null)" = "${stamp}" ]; then
         if [ -f "${dir}/export/config.json" ]; then
             log "Stage ${stage_no}: ${dir}/export exists, skipped (made with this config, options and data)"
@@ -383,7 +391,7 @@ train_and_export() {
     log "Stage ${stage_no}: Training the ${target} model (${config} ${train_args}): ${dir}"
     train_emotion "${config}" "${dir}" "${target}" --model_task "${target}" "$@"
     ${python} -m voxrecipes.bin.export_emotion_model --exp_dir "${dir}" --checkpoint "${best}" \
-        --out_dir "${dir}/export" > "${dir}/export.log" 2>&1 || { cat "${dir}/export.log"; exit 1; }
+        --out_dir "${dir}/export" "${export_opts[@]}" > "${dir}/export.log" 2>&1 || { cat "${dir}/export.log"; exit 1; }
     log "  exported ${dir}/${best} -> ${dir}/export"
 }
 
