@@ -506,3 +506,31 @@ def test_cli_fusion_options(tmp_path, capsys):
         run(main, get_parser(), [*args, "--fusion_check", "fus=a,zz"])
     assert exit_info.value.code == 1
     assert "ERROR: --fusion_check fus=a,zz: 'zz' is not a --category system like 'fus'" in capsys.readouterr().err
+
+
+def test_notes_are_appended_verbatim_and_a_bad_notes_file_writes_nothing(tmp_path, capsys):
+    cat = cat_metrics(tmp_path, "a", "dev_bal", 0.3)
+    notes = tmp_path / "RESULTS_notes.md"
+    notes.write_text("## Notes\n\nWritten by hand: *why* #1 wins.\n\n\n", encoding="utf-8")
+    base = ["--title", "emo", "--category", cat, "--out"]
+    run(main, get_parser(), [*base, str(tmp_path / "plain.md")])
+    run(main, get_parser(), [*base, str(tmp_path / "RESULTS.md"), "--notes", str(notes)])
+    plain = (tmp_path / "plain.md").read_text()
+    with_notes = (tmp_path / "RESULTS.md").read_text()
+    def undated(text: str) -> list[str]:
+        return [line for line in text.splitlines() if not line.startswith("- date: ")]
+
+    assert undated(with_notes) == undated(plain) + ["", "## Notes", "", "Written by hand: *why* #1 wins."]
+    assert with_notes.endswith("wins.\n")
+    capsys.readouterr()
+    for bad, message in ((tmp_path / "missing.md", ": notes file not found"),
+                         (tmp_path / "empty.md", ": notes file is empty"),
+                         (tmp_path / "latin1.md", ":1: notes are not UTF-8 text")):
+        if bad.name == "empty.md":
+            bad.write_text(" \n")
+        elif bad.name == "latin1.md":
+            bad.write_bytes("caf\xe9".encode("latin-1"))
+        with pytest.raises(SystemExit):
+            run(main, get_parser(), [*base, str(tmp_path / "NEW.md"), "--notes", str(bad)])
+        assert f"{bad}{message}" in capsys.readouterr().err
+        assert not (tmp_path / "NEW.md").exists()

@@ -272,6 +272,21 @@ def test_results_tables_exact(tmp_path):
     assert "## Figure" not in text
 
 
+def test_results_end_with_the_notes_file(tmp_path):
+    systems = write_table2(tmp_path)
+    notes = tmp_path / "notes.md"
+    notes.write_text("## How it went\n\nBy hand.\n", encoding="utf-8")
+    env = {"date": "D", "git commit": "abc"}
+    plain = write_toxicity_results("t", systems, "Loss;alpha", "Baseline;1", tmp_path / "plain.md", env=env)
+    text = write_toxicity_results("t", systems, "Loss;alpha", "Baseline;1", tmp_path / "RESULTS.md", env=env,
+                                  notes=notes)
+    assert text == plain + "\n## How it went\n\nBy hand.\n" == (tmp_path / "RESULTS.md").read_text()
+    with pytest.raises(DataError, match="nowhere.md: notes file not found"):
+        write_toxicity_results("t", systems, "Loss;alpha", "Baseline;1", tmp_path / "X.md", env=env,
+                               notes=tmp_path / "nowhere.md")
+    assert not (tmp_path / "X.md").exists()
+
+
 def test_results_config_errors_write_nothing(tmp_path):
     systems = write_table2(tmp_path)
     out = tmp_path / "RESULTS.md"

@@ -83,6 +83,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--wer", action="append", default=[], metavar="SET=WER_JSON",
                         help="the wer.json the ASR stage wrote for a set (a table of word error rates); repeat the "
                              "option, rows keep the order given")
+    parser.add_argument("--notes", default=None,
+                        help="Markdown file of hand-written notes appended at the end (the recipe's "
+                             "local/RESULTS_notes.md), so that a rerun writes them too")
     parser.add_argument("--out", required=True, help="output Markdown file")
     return parser
 
@@ -101,12 +104,13 @@ def main(args: argparse.Namespace) -> None:
         if not args.sets:
             raise ConfigError("--exp_dir needs --sets (the evaluation sets, in column order)")
         print(results_from_registry(args.title, args.out, args.exp_dir, args.sets, prior_set=args.prior_set,
-                                    check_sets=args.check_sets, wers=args.wer), end="")
+                                    check_sets=args.check_sets, wers=args.wer, notes=args.notes), end="")
         return
     print(make_emotion_results(args.title, args.out, category=args.category, attributes=args.attributes,
                                prior_pairs=args.prior_pair, prior_set=args.prior_set, sets=args.sets,
                                fusion_checks=args.fusion_check, modality_checks=args.modality_check,
-                               fusion_weights=args.fusion_weights, check_sets=args.check_sets, wers=args.wer),
+                               fusion_weights=args.fusion_weights, check_sets=args.check_sets, wers=args.wer,
+                               notes=args.notes),
           end="")
 
 

@@ -45,6 +45,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--baseline", required=True, help="label fields of the baseline system (e.g. 'Baseline;1')")
     parser.add_argument("--out", required=True, help="output Markdown file")
     parser.add_argument("--plot", default=None, help="also write the per-language plot (PNG) and link it")
+    parser.add_argument("--notes", default=None,
+                        help="Markdown file of hand-written notes appended at the end (the recipe's "
+                             "local/RESULTS_notes.md), so that a rerun writes them too")
     return parser
 
 
@@ -55,7 +58,7 @@ def main(args: argparse.Namespace) -> None:
         raise ConfigError("give at least one --system FIELDS=PATH")
     systems = [parse_system(spec) for spec in args.system]
     print(write_toxicity_results(args.title, systems, args.label_columns, args.baseline, args.out,
-                                 plot_png=args.plot), end="")
+                                 plot_png=args.plot, notes=args.notes), end="")
 
 
 if __name__ == "__main__":

@@ -62,8 +62,9 @@ def registry_inputs(exp_dir: str | os.PathLike, sets: Sequence[str]) -> dict:
 
 def results_from_registry(title: str, out: str | os.PathLike, exp_dir: str | os.PathLike, sets: Sequence[str], *,
                           prior_set: str = DEFAULT_PRIOR_SET, check_sets: Sequence[str] = DEFAULT_CHECK_SETS,
-                          wers: Sequence[str] = (), env: dict[str, str] | None = None) -> str:
-    """Write RESULTS.md for every system registered under ``exp_dir``, with ``sets`` as the columns."""
+                          wers: Sequence[str] = (), env: dict[str, str] | None = None,
+                          notes: str | os.PathLike | None = None) -> str:
+    """Write RESULTS.md for every system registered under ``exp_dir``, with ``sets`` as the columns (+ ``notes``)."""
     inputs = registry_inputs(exp_dir, sets)
     return build_emotion_results(title, out, sets=sets, prior_set=prior_set, check_sets=check_sets, wers=wers,
-                                 env=env, **inputs)
+                                 env=env, notes=notes, **inputs)

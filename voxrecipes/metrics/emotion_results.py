@@ -84,7 +84,7 @@ from voxrecipes.metrics.emotion_tables import (
     render_category_tables,
     render_prior_lines,
 )
-from voxrecipes.metrics.results import Entry, environment, header_lines
+from voxrecipes.metrics.results import Entry, environment, header_lines, read_notes
 
 
 def render_emotion_results(title: str, category: Sequence[Entry], attributes: Sequence[Entry],
@@ -128,7 +128,8 @@ def make_emotion_results(title: str, out: str | os.PathLike, *, category: Sequen
                          prior_set: str = DEFAULT_PRIOR_SET, sets: Sequence[str] | None = None,
                          fusion_checks: Sequence[str] = (), modality_checks: Sequence[str] = (),
                          fusion_weights: Sequence[str] = (), check_sets: Sequence[str] = DEFAULT_CHECK_SETS,
-                         wers: Sequence[str] = (), env: dict[str, str] | None = None) -> str:
+                         wers: Sequence[str] = (), env: dict[str, str] | None = None,
+                         notes: str | os.PathLike | None = None) -> str:
     """Build RESULTS.md from ``NAME=SET=metrics.json`` specs, write it atomically and return the text.
 
     ``prior_pairs`` are ``NAME_WITHOUT=NAME_WITH`` specs over the categorical systems;
@@ -147,7 +148,8 @@ def make_emotion_results(title: str, out: str | os.PathLike, *, category: Sequen
         prior_pairs=[parse_prior_pair(p) for p in prior_pairs], prior_set=prior_set, sets=sets,
         fusion_checks=[parse_fusion_check(c) for c in fusion_checks],
         modality_checks=[parse_modality_check(c) for c in modality_checks],
-        fusion_weights=[parse_weights_spec(w) for w in fusion_weights], check_sets=check_sets, wers=wers, env=env)
+        fusion_weights=[parse_weights_spec(w) for w in fusion_weights], check_sets=check_sets, wers=wers, env=env,
+        notes=notes)
 
 
 def build_emotion_results(title: str, out: str | os.PathLike, *,
@@ -158,9 +160,10 @@ def build_emotion_results(title: str, out: str | os.PathLike, *,
                           modality_checks: Sequence[tuple[str, str]] = (),
                           fusion_weights: Sequence[tuple[str, Path]] = (),
                           check_sets: Sequence[str] = DEFAULT_CHECK_SETS, wers: Sequence[str] = (),
-                          env: dict[str, str] | None = None) -> str:
+                          env: dict[str, str] | None = None, notes: str | os.PathLike | None = None) -> str:
     """RESULTS.md from parsed inputs: ``(name, set, metrics.json, source)`` entries, name pairs and checks.
 
+    ``notes``: a Markdown file of the recipe appended at the end (:func:`~voxrecipes.metrics.results.read_notes`).
     The common core of :func:`make_emotion_results` (command-line specs) and
     :func:`voxrecipes.metrics.emotion_registry.results_from_registry` (the system registry).
     Everything is read and checked before anything is written.
@@ -177,13 +180,14 @@ def build_emotion_results(title: str, out: str | os.PathLike, *,
     verdict_sets = check_set_names(check_sets) if checks or modality else list(check_sets)
     weights = load_fusion_weights(fusion_weights, cat, att)
     wer_items = load_wers(wers)
+    notes_text = read_notes(notes)
     out = Path(out)
     figures = {"category": pick_figure(cat, "category", prior_set, columns),
                "attributes": pick_figure(att, "attributes", prior_set, columns)}
     text = render_emotion_results(title, cat, att, pairs, prior_set, columns,
                                   env if env is not None else environment(), out.parent,
                                   fusion_checks=checks, modality_checks=modality, fusion_weights=weights,
-                                  check_sets=verdict_sets, wers=wer_items, figures=figures)
+                                  check_sets=verdict_sets, wers=wer_items, figures=figures) + notes_text
     for figure in figures.values():
         if figure is not None:
             with atomic_write(out.parent / figure.name, mode="wb") as handle:

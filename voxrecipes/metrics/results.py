@@ -1,6 +1,6 @@
 """What the RESULTS.md writers share: the environment header, the checked JSON reader
-(metrics.json, weights.json), links relative to RESULTS.md, Markdown table rows, and one
-evaluated entry.
+(metrics.json, weights.json), links relative to RESULTS.md, Markdown table rows, one
+evaluated entry, and the recipe's hand-written notes appended at the end.
 
 The writers themselves are :mod:`voxrecipes.metrics.emotion_results` and
 :mod:`voxrecipes.metrics.toxicity_results`.
@@ -81,3 +81,27 @@ def markdown_row(cells: Sequence[str]) -> str:
 def markdown_header(cells: Sequence[str]) -> list[str]:
     """A Markdown table's header row and its ``|---|`` separator."""
     return [markdown_row(cells), "|" + "---|" * len(cells)]
+
+
+def read_notes(path: str | os.PathLike | None) -> str:
+    """The recipe's hand-written notes (Markdown) to end RESULTS.md with, or ``""`` without a file.
+
+    The notes live in a committed file of the recipe (e.g. ``local/RESULTS_notes.md``) and the
+    results stage appends them, so that a rerun writes the same RESULTS.md, notes included.
+    A missing, empty or non-UTF-8 file is a :class:`DataError`, raised before anything is written.
+    """
+    if path is None:
+        return ""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(path, None, "notes file not found") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(path, raw[:err.start].count(b"\n") + 1,
+                        f"notes are not UTF-8 text ({err.reason} at byte {err.start})") from None
+    if not text.strip():
+        raise DataError(path, None, "notes file is empty")
+    return "\n" + text.rstrip("\n") + "\n"

@@ -22,7 +22,7 @@ from pathlib import Path
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
 from voxrecipes.metrics.plots import save_png
-from voxrecipes.metrics.results import environment, load_metrics, markdown_header, markdown_row
+from voxrecipes.metrics.results import environment, load_metrics, markdown_header, markdown_row, read_notes
 from voxrecipes.metrics.toxicity import METRICS_FILE, REQUIRED_KEYS, order_languages, percent
 
 #: Names shown in tables and plots where the class name of the data files differs.
@@ -244,13 +244,15 @@ def _fields(label: str | Sequence[str]) -> tuple[str, ...]:
 def write_toxicity_results(title: str, systems: Sequence[tuple[Sequence[str] | str, str | os.PathLike]],
                            label_columns: Sequence[str] | str, baseline_label: Sequence[str] | str,
                            out_md: str | os.PathLike, plot_png: str | os.PathLike | None = None,
-                           env: dict[str, str] | None = None) -> str:
+                           env: dict[str, str] | None = None, notes: str | os.PathLike | None = None) -> str:
     """Write RESULTS.md (and the plot) for ``systems`` = ``[(label fields, metrics.json or its dir), ...]``.
 
-    ``label_columns`` and label fields may be given as ``;``-separated strings. Everything is
-    read and checked before anything is written; both files are written atomically.
+    ``label_columns`` and label fields may be given as ``;``-separated strings; ``notes``: a
+    Markdown file appended at the end (:func:`~voxrecipes.metrics.results.read_notes`).
+    Everything is read and checked before anything is written; both files are written atomically.
     """
     columns = _fields(label_columns)
+    notes_text = read_notes(notes)
     if not systems:
         raise ConfigError("give at least one system")
     loaded: list[System] = []
@@ -274,7 +276,7 @@ def write_toxicity_results(title: str, systems: Sequence[tuple[Sequence[str] | s
         rel = os.path.relpath(os.path.abspath(plot_png), os.path.abspath(out_md.parent))
         plot_link = Path(rel).as_posix()
     text = render_toxicity_results(title, loaded, columns, baseline, env if env is not None else environment(),
-                                   plot_link)
+                                   plot_link) + notes_text
     if plot_png is not None:
         plot_toxicity(loaded, [", ".join(s.fields) for s in loaded], baseline, list(baseline.metrics["ap_classes"]),
                       plot_png)

@@ -85,6 +85,7 @@ classes="A S H U F D C N"        # Classes scored by macro-F1 (O and X are not a
 num_bootstrap=1000               # Bootstrap resamples for the 95% confidence intervals.
 eval_seed=0                      # Seed of the bootstrap.
 results_title="Emotion recognition"  # Title of RESULTS.md.
+results_notes=""                 # Markdown file of hand-written notes appended to RESULTS.md (e.g. local/RESULTS_notes.md).
 submission_system=""             # Category system behind the Test3 CSV (<exp subdir>[/<tag>]); empty: the
                                  # logreg fusion when text models are trained, else backend_lda_lr/uniform.
 attribute_submission_system=""   # Attribute system behind the Test3 CSV (exp subdir); empty: the attribute
@@ -159,6 +160,7 @@ Options:
     --num_bootstrap     # Bootstrap resamples for the CIs (default="${num_bootstrap}").
     --eval_seed         # Seed of the bootstrap (default="${eval_seed}").
     --results_title     # Title of RESULTS.md (default="${results_title}").
+    --results_notes     # Notes (Markdown file) appended to RESULTS.md (default="${results_notes}").
     --submission_system # Category system of the challenge CSV (default="${submission_system}").
     --attribute_submission_system # Attribute system of the challenge CSV (default="${attribute_submission_system}").
 
@@ -720,6 +722,7 @@ if [ ${stage} -le 16 ] && [ ${stop_stage} -ge 16 ]; then
             entries+=(--wer "${dset}=${textdir}/${dset}/wer.json")
         fi
     done
+    [ -n "${results_notes}" ] && entries+=(--notes "${results_notes}")
     # shellcheck disable=SC2086
     ${python} -m voxrecipes.bin.make_emotion_results \
         --title "${results_title}" --sets ${eval_sets} "${entries[@]}" --out RESULTS.md > "${expdir}/make_results.log"

@@ -54,6 +54,7 @@ num_bootstrap=1000    # Bootstrap resamples for the 95% confidence intervals.
 eval_seed=0           # Seed of the bootstrap.
 results_columns="Loss;alpha"   # Label columns of the results table (Loss, alpha, Layer, tau).
 results_title="Voice toxicity"  # Title of RESULTS.md.
+results_notes=""                # Markdown file of hand-written notes appended to the first test set's RESULTS.md.
 results_file=RESULTS.md         # Where the results of the first test set go.
 
 # Data sets
@@ -102,6 +103,7 @@ Options:
     --eval_seed        # Seed of the bootstrap (default="${eval_seed}").
     --results_columns  # Label columns of the results table (default="${results_columns}").
     --results_title    # Title of RESULTS.md (default="${results_title}").
+    --results_notes    # Notes (Markdown file) appended to the first test set's RESULTS.md (default="${results_notes}").
     --results_file     # Results file of the first test set (default="${results_file}").
 
     # Data sets
@@ -292,6 +294,9 @@ if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
         [ "${dset}" != "$(echo ${test_sets} | cut -d' ' -f1)" ] && _out=${results_file%.md}_${dset}.md
         log "Stage 8: ${_out} (${dset})"
         _specs=()
+        if [ -n "${results_notes}" ] && [ "${_out}" = "${results_file}" ]; then
+            _specs+=(--notes "${results_notes}")
+        fi
         for system in $(system_names); do
             _label=$(${python} -m voxrecipes.bin.describe_toxicity_system --model_dir "${expdir}/train_${system}" \
                         --fields "${_fields[@]}" 2>/dev/null)
