@@ -109,3 +109,13 @@ def test_vox_error_becomes_exit_1(capsys):
         cli.run(main, _parser(), [])
     assert exit_info.value.code == 1
     assert "ERROR: data/x/wav.scp:3: file not found" in capsys.readouterr().err
+
+
+def test_key_mismatch_names_both_files_and_the_first_key_in_c_order():
+    from voxrecipes.data.table import key_mismatch, missing_keys
+
+    assert key_mismatch(["b", "a"], {"a", "b"}, "x", "y") is None and missing_keys("ab", "abc", "x", "y") is None
+    assert missing_keys(["u3", "U9", "u1"], ["u1"], "x/utt2labels", "p.txt") == \
+        "2 utterances of x/utt2labels are missing from p.txt (first: 'U9')"
+    assert key_mismatch(["a", "b", "c"], ["b", "z", "d"], "l", "p") == \
+        "2 utterances of l are missing from p (first: 'a'); 2 utterances of p are missing from l (first: 'd')"

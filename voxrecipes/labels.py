@@ -10,20 +10,26 @@ module that needs one of these lists, or reads ``utt2category`` / ``utt2labels``
 
 The parsers take ``(value text, file path, line)`` and raise :class:`DataError` with the
 file, line and reason (the data contract); :mod:`voxrecipes.data.datadir` uses them for
-every line it reads.
+every line it reads. :func:`label_indices` is the one place where label names become
+class positions (training targets, dumps, evaluation and fusion targets), so an unknown
+label is reported the same way everywhere.
+
+Of :mod:`voxrecipes.data` this module imports only the lowest layer (``table``): the
+data layers above it (``values``, ``dump``) import it.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from voxrecipes.data.table import read_table
-from voxrecipes.errors import DataError
+from voxrecipes.errors import ConfigError, DataError
 
 # ---------------------------------------------------------------------------------- emotion
 #: The eight MSP-Podcast primary emotions (anger, sadness, happiness, surprise, fear, disgust,
@@ -135,33 +141,78 @@ def read_attribute_table(path: str | os.PathLike) -> tuple[list[str], np.ndarray
     return utts, np.array(rows, dtype=np.float64).reshape(len(utts), len(ATTRIBUTES))
 
 
+def read_multilabels(path: str | os.PathLike) -> dict[str, list[str]]:
+    """``utt2labels`` -> ``{utt: [class names]}`` in file order; each line goes through :func:`parse_labels`."""
+    path = Path(path)
+    table = read_table(path)
+    return {utt: parse_labels(value, path, lineno) for lineno, (utt, value) in enumerate(table.items(), start=1)}
+
+
+# ---------------------------------------------------------------------------------- class indices
+def class_index(classes: Sequence[str]) -> dict[str, int]:
+    """``{class name: position}`` in ``classes``; a name listed twice is a ConfigError (two columns, one class)."""
+    index = {name: position for position, name in enumerate(classes)}
+    if len(index) != len(classes):
+        repeated = sorted(name for name, count in Counter(classes).items() if count > 1)
+        raise ConfigError(f"class names listed twice: {' '.join(repeated)} (in {' '.join(classes)})")
+    return index
+
+
+def label_indices(labels: Mapping[str, str | Sequence[str]], classes: Sequence[str], path: str | os.PathLike, *,
+                  utts: Iterable[str] | None = None, lines: Mapping[str, int | None] | None = None,
+                  classes_from: str | os.PathLike | None = None, hint: str = "") -> dict[str, list[int]]:
+    """``{utt: positions in classes}`` of the class name(s) of each utterance of ``utts`` (default: all of ``labels``).
+
+    ``labels`` is a label table as read from ``path``: one name per utterance
+    (``utt2category``) or a list of names (``utt2labels``). An utterance of ``utts`` that
+    ``labels`` lacks, or a name that is not in ``classes``, is a :class:`DataError` at
+    ``path`` and the line of the first one (``lines``, default the table's own order:
+    right for a table read here), which names the utterance, where the classes come from
+    (``classes_from``, e.g. a posteriors file), every unknown name, and ``hint``. This is
+    the one place where label names become class positions: the multi-hot targets, the
+    category indices, the evaluation and the fusion targets all go through it.
+    """
+    index = class_index(classes)
+    line_of = label_lines(labels) if lines is None else lines
+    out: dict[str, list[int]] = {}
+    unknown: dict[str, str] = {}  # first utterance of each unknown name, in table order
+    for utt in labels if utts is None else utts:
+        if utt not in labels:
+            raise DataError(path, None, f"utterance '{utt}' has no line here")
+        value = labels[utt]
+        names = [value] if isinstance(value, str) else list(value)
+        for name in names:
+            if name not in index:
+                unknown.setdefault(name, utt)
+        out[utt] = [index[name] for name in names if name in index]
+    if unknown:
+        name, utt = next(iter(unknown.items()))
+        source = f" of {os.fspath(classes_from)}" if classes_from is not None else ""
+        raise DataError(path, line_of.get(utt),
+                        f"label '{name}' of '{utt}' is not one of the classes{source} ({' '.join(classes)}; "
+                        f"unknown labels here: {' '.join(repr(n) for n in unknown)}){hint}")
+    return out
+
+
 def read_category_labels(path: str | os.PathLike, classes: Sequence[str],
                          ignore: Sequence[str]) -> tuple[dict[str, int], dict[str, int]]:
     """``utt2category`` -> ``({utt: class index}, {ignored class: count})``; an unknown code is a DataError."""
-    index = {c: i for i, c in enumerate(classes)}
-    labels: dict[str, int] = {}
-    dropped: dict[str, int] = {}
-    for lineno, (utt, code) in enumerate(read_categories(path).items(), start=1):
-        if code in index:
-            labels[utt] = index[code]
-        elif code in ignore:
-            dropped[code] = dropped.get(code, 0) + 1
-        else:
-            raise DataError(path, lineno, f"unknown class '{code}' for '{utt}' (classes: {' '.join(classes)}; "
-                                          f"not trained on: {' '.join(ignore) or 'none'})")
-    return labels, dropped
+    categories = read_categories(path)
+    index = class_index(classes)
+    dropped = dict(Counter(code for code in categories.values() if code not in index and code in ignore))
+    kept = {utt: code for utt, code in categories.items() if code not in dropped}
+    positions = label_indices(kept, classes, path, lines=label_lines(categories),
+                              hint=f"; labels not trained on (dropped): {' '.join(ignore) or 'none'}")
+    return {utt: position for utt, (position,) in positions.items()}, dropped
 
 
 def read_multilabel_labels(path: str | os.PathLike, classes: Sequence[str]) -> dict[str, list[float]]:
     """``utt2labels`` (space-separated class names) -> ``{utt: multi-hot}``; unknown names are DataErrors."""
-    index = {c: i for i, c in enumerate(classes)}
     labels: dict[str, list[float]] = {}
-    for lineno, (utt, value) in enumerate(read_table(path).items(), start=1):
+    for utt, positions in label_indices(read_multilabels(path), classes, path).items():
         hot = [0.0] * len(classes)
-        for name in value.split():
-            if name not in index:
-                raise DataError(path, lineno, f"unknown class '{name}' for '{utt}' (classes: {' '.join(classes)})")
-            hot[index[name]] = 1.0
+        for position in positions:
+            hot[position] = 1.0
         labels[utt] = hot
     return labels
 

@@ -609,7 +609,8 @@ def test_tuning_targets_come_from_the_label_module(tmp_path):
     with pytest.raises(DataError, match=r"utt2category:2: expected one class name"):
         category_targets(tmp_path / "utt2category", ["u1", "u2"], list("ASHN"), "p.txt")
     write_table(tmp_path / "utt2category", {"u1": "A", "u2": "X", "u3": "N"})
-    with pytest.raises(DataError, match=r"utt2category:2: label 'X' of 'u2' is not a class of p\.txt"):
+    with pytest.raises(DataError, match=r"utt2category:2: label 'X' of 'u2' is not one of the classes of p\.txt "
+                                        r"\(A S H N; unknown labels here: 'X'\); tune on"):
         category_targets(tmp_path / "utt2category", ["u1", "u2", "u3"], list("ASHN"), "p.txt")
     write_table(tmp_path / "utt2category", {"u1": "A", "u2": "S", "u3": "N"})
     np.testing.assert_array_equal(category_targets(tmp_path / "utt2category", ["u3", "u1", "u2"], list("ASHN"),

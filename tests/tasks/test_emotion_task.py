@@ -115,7 +115,8 @@ def test_dump_unknown_category_names_file_and_line(tmp_path):
     lines = (data / "utt2category").read_text().splitlines()
     lines[3] = lines[3].split()[0] + " Q"
     (data / "utt2category").write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError, match=r"utt2category:4: category 'Q'") as err:
+    with pytest.raises(DataError, match=r"utt2category:4: label 'Q' of '[^']*' is not one of the classes "
+                                        r"of --category_classes") as err:
         dump_audio(data, tmp_path / "dump", category_classes=CLASSES, progress=False)
     assert err.value.path == str(data / "utt2category") and err.value.line == 4
     assert not (tmp_path / "dump").exists()

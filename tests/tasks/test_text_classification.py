@@ -103,7 +103,7 @@ def test_unknown_class_names_file_and_line(tmp_path, tokenizer_dir, corpus):
     utt = lines[4].split()[0]
     lines[4] = f"{utt} Z\n"
     labels.write_text("".join(lines))
-    with pytest.raises(DataError, match="unknown class 'Z'") as err:
+    with pytest.raises(DataError, match="label 'Z' of '[^']*' is not one of the classes") as err:
         load_examples(corpus["train"] / "text", labels, tiny_config(tokenizer_dir))
     assert err.value.path == str(labels) and err.value.line == 5
 

@@ -139,7 +139,7 @@ def test_unknown_label_in_utt2labels_names_file_and_line(tmp_path):
     from voxrecipes.tasks.text_classification import read_multilabel_labels
 
     (tmp_path / "utt2labels").write_text("a Profanity\nb Insult\n")
-    with pytest.raises(DataError, match=r"utt2labels:2: unknown class 'Insult'"):
+    with pytest.raises(DataError, match=r"utt2labels:2: label 'Insult' of 'b' is not one of the classes"):
         read_multilabel_labels(tmp_path / "utt2labels", CLASSES)
 
 

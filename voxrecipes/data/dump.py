@@ -37,8 +37,9 @@ import numpy as np
 from voxrecipes.data.audio import SAMPLE_RATE, iter_audio
 from voxrecipes.data.datadir import DataDir
 from voxrecipes.data.table import write_table
-from voxrecipes.errors import ConfigError, DataError
+from voxrecipes.errors import DataError
 from voxrecipes.fileio import atomic_dir
+from voxrecipes.labels import label_indices
 
 logger = logging.getLogger(__name__)
 
@@ -46,34 +47,24 @@ logger = logging.getLogger(__name__)
 COPIED_TABLES = ("text", "utt2lang", "utt2labels", "utt2category", "utt2attrs")
 
 
-def _class_indices(dd: DataDir, name: str, classes: Sequence[str], noun: str) -> dict[str, list[int]]:
-    """``utt -> indices`` in ``classes`` of its ``name`` table's classes (``utt2labels``: several, ``utt2category``:
-    one); a missing table or utterance, or a class outside ``classes``, is a DataError naming the file and line."""
+def _class_indices(dd: DataDir, name: str, classes: Sequence[str], option: str) -> dict[str, list[int]]:
+    """``utt -> positions`` in ``classes`` of its ``name`` table's class names.
+
+    Mapped by :func:`voxrecipes.labels.label_indices`: a missing table or utterance, or a
+    name outside ``classes`` (given as ``option``), is a DataError at its file and line.
+    """
     table = dd.table(name)
     path = dd.file_path(name)
     if table is None:
-        raise DataError(path, None, f"file not found (needed for the {noun} targets)")
-    index = {c: i for i, c in enumerate(classes)}
-    if len(index) != len(classes):
-        raise ConfigError(f"duplicate class names in {' '.join(classes)}")
-    out = {}
-    for utt in dd.utts:
-        labels = table.get(utt)
-        if labels is None:
-            raise DataError(path, None, f"utterance '{utt}' has no {noun}")
-        labels = [labels] if isinstance(labels, str) else labels
-        for label in labels:
-            if label not in index:
-                raise DataError(path, dd.line_of(name, utt),
-                                f"{noun} '{label}' of '{utt}' is not one of the classes {' '.join(classes)}")
-        out[utt] = [index[label] for label in labels]
-    return out
+        raise DataError(path, None, f"file not found (needed for the targets of {option})")
+    return label_indices(table, classes, path, utts=dd.utts, classes_from=option,
+                         lines={utt: dd.line_of(name, utt) for utt in table})
 
 
 def label_vectors(dd: DataDir, classes: Sequence[str]) -> dict[str, np.ndarray]:
     """``utt -> multi-hot float vector`` over ``classes``; a label outside ``classes`` is a DataError at its line."""
     out = {}
-    for utt, indices in _class_indices(dd, "utt2labels", classes, "label").items():
+    for utt, indices in _class_indices(dd, "utt2labels", classes, "--classes").items():
         out[utt] = np.zeros(len(classes), dtype=np.float32)
         out[utt][indices] = 1.0
     return out
@@ -81,7 +72,8 @@ def label_vectors(dd: DataDir, classes: Sequence[str]) -> dict[str, np.ndarray]:
 
 def category_indices(dd: DataDir, classes: Sequence[str]) -> dict[str, int]:
     """``utt -> index`` of its ``utt2category`` class in ``classes``; an unknown class is a DataError at its line."""
-    return {utt: indices[0] for utt, indices in _class_indices(dd, "utt2category", classes, "category").items()}
+    return {utt: indices[0]
+            for utt, indices in _class_indices(dd, "utt2category", classes, "--category_classes").items()}
 
 
 def dump_audio(data_dir: str | os.PathLike, out_dir: str | os.PathLike, *, classes: Sequence[str] | None = None,

@@ -39,6 +39,31 @@ def sort_keys(keys: Iterable[str]) -> list[str]:
     return sorted(keys, key=c_sort_key)
 
 
+def missing_keys(keys: Iterable[str], present: Iterable[str], path: str | os.PathLike,
+                 other_path: str | os.PathLike) -> str | None:
+    """``"N utterances of <path> are missing from <other_path> (first: 'k')"``, or ``None`` if none is missing.
+
+    ``keys`` are those of ``path``, ``present`` those of ``other_path``; the first missing
+    key is the lowest in C-locale order, so the message does not depend on the order the
+    keys come in. Every check that two files cover the same utterances words it this way.
+    """
+    missing = set(keys).difference(present)
+    if not missing:
+        return None
+    first = min(missing, key=c_sort_key)
+    return (f"{len(missing)} utterances of {os.fspath(path)} are missing from {os.fspath(other_path)} "
+            f"(first: '{first}')")
+
+
+def key_mismatch(keys: Iterable[str], other_keys: Iterable[str], path: str | os.PathLike,
+                 other_path: str | os.PathLike) -> str | None:
+    """What :func:`missing_keys` says in each direction, joined by ``"; "``, or ``None`` if the key sets agree."""
+    keys, other_keys = set(keys), set(other_keys)
+    parts = [missing_keys(keys, other_keys, path, other_path), missing_keys(other_keys, keys, other_path, path)]
+    message = "; ".join(part for part in parts if part is not None)
+    return message or None
+
+
 def decode_text(data: bytes, path: str | os.PathLike, *, encoding: str = "utf-8", first_line: int = 1,
                 hint: str = "") -> str:
     """Decode ``data`` (read from ``path``) strictly; a UTF-8 BOM at its start is dropped.

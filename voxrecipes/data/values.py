@@ -17,7 +17,7 @@ from typing import Any
 
 from voxrecipes.data.table import c_sort_key, sort_keys
 from voxrecipes.errors import DataError
-from voxrecipes.labels import parse_attrs, parse_float, parse_labels
+from voxrecipes.labels import parse_attrs, parse_category, parse_float, parse_labels
 
 
 def format_float(value: float) -> str:
@@ -87,7 +87,7 @@ _PARSERS: dict[str, Callable[[str, Path, int], Any]] = {
     "utt2lang": _parse_token("language code"),
     "utt2dur": _parse_dur,
     "utt2labels": parse_labels,
-    "utt2category": _parse_token("class name"),
+    "utt2category": parse_category,
     "utt2attrs": parse_attrs,
 }
 

@@ -26,24 +26,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from voxrecipes.data.posteriors import DEFAULT_SUM_TOLERANCE, Posteriors, read_posteriors, read_probabilities
-from voxrecipes.data.table import c_sort_key
+from voxrecipes.data.table import key_mismatch
 from voxrecipes.errors import ConfigError, DataError
-from voxrecipes.labels import ATTRIBUTES, label_lines, read_attribute_table, read_categories
-
-
-def _utt_mismatch(ref_utts: Sequence[str], utts: Sequence[str], ref_path: str, path: str) -> str | None:
-    """A message about the first utterance in one file and not the other, or ``None`` if the sets agree."""
-    ref_set, other = set(ref_utts), set(utts)
-    if ref_set == other:
-        return None
-    only_ref = sorted(ref_set - other, key=c_sort_key)
-    only_other = sorted(other - ref_set, key=c_sort_key)
-    parts = []
-    if only_ref:
-        parts.append(f"{len(only_ref)} utterances of {ref_path} are missing from {path} (first: '{only_ref[0]}')")
-    if only_other:
-        parts.append(f"{len(only_other)} utterances of {path} are missing from {ref_path} (first: '{only_other[0]}')")
-    return "; ".join(parts)
+from voxrecipes.labels import ATTRIBUTES, class_index, label_indices, read_attribute_table, read_categories
 
 
 def _read(path: str, probabilities: bool, sum_tolerance: float, renormalise: bool) -> Posteriors:
@@ -86,11 +71,11 @@ def align_systems(paths: Sequence[str | os.PathLike], classes: Sequence[str] | N
             raise DataError(path, 1, f"classes differ from those of {ref_path} ({detail}; "
                                      f"{' '.join(post.classes)} vs {' '.join(classes)}); "
                                      "fuse systems that output the same classes")
-        message = _utt_mismatch(utts, post.utts, paths[0], path)
+        message = key_mismatch(utts, post.utts, paths[0], path)
         if message is not None:
             raise DataError(path, None, message + "; score the same data directory with every system")
         rows = {u: i for i, u in enumerate(post.utts)}
-        columns = {c: k for k, c in enumerate(post.classes)}
+        columns = class_index(post.classes)
         matrices.append(post.matrix[np.ix_([rows[u] for u in utts], [columns[c] for c in classes])])
     return utts, classes, matrices
 
@@ -103,19 +88,12 @@ def category_targets(path: str | os.PathLike, utts: Sequence[str], classes: Sequ
     of ``classes``; errors name both the label file and ``posteriors_path``.
     """
     labels = read_categories(path)
-    message = _utt_mismatch(utts, list(labels), os.fspath(posteriors_path), os.fspath(path))
+    message = key_mismatch(utts, list(labels), os.fspath(posteriors_path), os.fspath(path))
     if message is not None:
         raise DataError(path, None, message + "; tune on the labels of the scored data directory")
-    index = {c: i for i, c in enumerate(classes)}
-    unknown = sorted({labels[u] for u in utts if labels[u] not in index})
-    if unknown:
-        first = next(u for u in labels if labels[u] not in index)
-        names = " ".join(repr(c) for c in unknown)
-        raise DataError(path, label_lines(labels)[first],
-                        f"label '{labels[first]}' of '{first}' is not a class of {posteriors_path} "
-                        f"({' '.join(classes)}; unknown labels here: {names}); "
-                        "tune on a set with the systems' classes only (Dev_bal)")
-    return np.array([index[labels[u]] for u in utts], dtype=np.int64)
+    positions = label_indices(labels, classes, path, utts=utts, classes_from=posteriors_path,
+                              hint="; tune on a set with the systems' classes only (Dev_bal)")
+    return np.array([positions[u][0] for u in utts], dtype=np.int64)
 
 
 def attribute_targets(path: str | os.PathLike, utts: Sequence[str], columns: Sequence[str],
@@ -130,7 +108,7 @@ def attribute_targets(path: str | os.PathLike, utts: Sequence[str], columns: Seq
         raise DataError(posteriors_path, 1, f"columns {' '.join(unknown)} are not attributes of {path} "
                                             f"({' '.join(ATTRIBUTES)})")
     label_utts, values = read_attribute_table(path)
-    message = _utt_mismatch(utts, label_utts, os.fspath(posteriors_path), os.fspath(path))
+    message = key_mismatch(utts, label_utts, os.fspath(posteriors_path), os.fspath(path))
     if message is not None:
         raise DataError(path, None, message + "; tune on the labels of the scored data directory")
     row = {u: i for i, u in enumerate(label_utts)}

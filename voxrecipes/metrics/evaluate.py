@@ -18,15 +18,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from voxrecipes.data.posteriors import DEFAULT_SUM_TOLERANCE
+from voxrecipes.data.table import key_mismatch
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
-from voxrecipes.labels import PSEUDO_CLASSES, label_lines, read_categories
+from voxrecipes.labels import PSEUDO_CLASSES, label_indices, label_lines, read_categories
 from voxrecipes.metrics.bootstrap import bootstrap_ci
 from voxrecipes.metrics.classification import accuracy, confusion, macro_f1, macro_f1_fast, per_class_f1
 
@@ -39,18 +41,9 @@ CONFUSION_FILE = "confusion.png"
 def align(post_utts: Sequence[str], labels: dict[str, str], posteriors_path: str | os.PathLike,
           labels_path: str | os.PathLike) -> None:
     """Raise :class:`DataError` naming both files unless both hold the same utterances."""
-    post_set, label_set = set(post_utts), set(labels)
-    only_labels = sorted(label_set - post_set)
-    only_post = sorted(post_set - label_set)
-    if only_labels or only_post:
-        parts = []
-        if only_labels:
-            parts.append(f"{len(only_labels)} utterances of {labels_path} have no posteriors in {posteriors_path} "
-                         f"(first: '{only_labels[0]}')")
-        if only_post:
-            parts.append(f"{len(only_post)} utterances of {posteriors_path} have no label in {labels_path} "
-                         f"(first: '{only_post[0]}')")
-        raise DataError(posteriors_path, None, "; ".join(parts) + "; score and label the same data directory")
+    message = key_mismatch(labels, post_utts, labels_path, posteriors_path)
+    if message is not None:
+        raise DataError(posteriors_path, None, message + "; score and label the same data directory")
 
 
 def evaluate_classification(posteriors_path: str | os.PathLike, labels_path: str | os.PathLike,
@@ -84,23 +77,22 @@ def evaluate_classification(posteriors_path: str | os.PathLike, labels_path: str
             raise ConfigError(f"--exclude {' '.join(repr(c) for c in both)}: also evaluated classes "
                               f"({' '.join(classes)}); a label is either scored or excluded")
     columns = [post.classes.index(c) for c in classes]
-    index = {c: i for i, c in enumerate(classes)}
-    line_of = label_lines(labels)
+    # the excluded labels are never evaluated classes (checked above); every other label must be one
+    scored = {utt: label for utt, label in labels.items() if label not in excluded}
+    positions = label_indices(scored, classes, labels_path, lines=label_lines(labels),
+                              hint=f"; nor is it excluded ({' '.join(sorted(excluded)) or 'none'}): fix the label, "
+                                   "or name it in --exclude to leave its utterances out")
+    unknown = dict(Counter(label for label in labels.values() if label in excluded))
 
-    y_true, y_pred, unknown = [], [], {}
+    y_true, y_pred = [], []
     decisions = post.matrix[:, columns].argmax(axis=1)
     for utt, decision in zip(post.utts, decisions):
-        label = labels[utt]
-        if label not in index:
-            if label not in excluded:
-                raise DataError(labels_path, line_of[utt],
-                                f"label '{label}' of '{utt}' is neither an evaluated class ({' '.join(classes)}) "
-                                f"nor excluded ({' '.join(sorted(excluded)) or 'none'}); fix the label, or name it "
-                                "in --exclude to leave its utterances out")
-            unknown[label] = unknown.get(label, 0) + 1
-            if not keep_unknown:
-                continue
-        y_true.append(index.get(label, -1))
+        if utt in positions:
+            y_true.append(positions[utt][0])
+        elif keep_unknown:
+            y_true.append(-1)
+        else:
+            continue
         y_pred.append(int(decision))
     if unknown:
         logger.info("%s %d utterances with labels outside the evaluated classes (%s)",

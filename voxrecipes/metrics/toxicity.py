@@ -32,9 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from voxrecipes.data.table import missing_keys
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
-from voxrecipes.labels import TOXIC_AP_CLASSES
+from voxrecipes.labels import TOXIC_AP_CLASSES, label_indices
 from voxrecipes.metrics.bootstrap import Resamples
 from voxrecipes.metrics.ranking import average_precision, fast_average_precision
 
@@ -127,19 +128,14 @@ def load_targets(scores_path: str | os.PathLike, data_dir: str | os.PathLike
         raise DataError(labels_path, None, "file not found; the toxicity evaluation needs the reference labels")
     utts = [u for u in dd.utts if u in dd.utt2labels]
     row_of = {u: i for i, u in enumerate(post.utts)}
-    missing = [u for u in utts if u not in row_of]
-    if missing:
-        raise DataError(scores_path, None, f"{len(missing)} utterances of {labels_path} have no scores in "
-                                           f"{scores_path} (first: '{missing[0]}'); score the whole data directory")
-    column = {c: k for k, c in enumerate(post.classes)}
+    missing = missing_keys(utts, row_of, labels_path, scores_path)
+    if missing is not None:
+        raise DataError(scores_path, None, f"{missing}; score the whole data directory")
+    columns = label_indices(dd.utt2labels, post.classes, labels_path, utts=utts, classes_from=scores_path,
+                            lines={utt: dd.line_of("utt2labels", utt) for utt in utts})
     targets = np.zeros((len(utts), len(post.classes)), dtype=bool)
     for i, utt in enumerate(utts):
-        for label in dd.utt2labels[utt]:
-            if label not in column:
-                raise DataError(labels_path, dd.line_of("utt2labels", utt),
-                                f"label '{label}' of utterance '{utt}' is not a class of {scores_path} "
-                                f"({' '.join(post.classes)})")
-            targets[i, column[label]] = True
+        targets[i, columns[utt]] = True
     scores = post.matrix[[row_of[u] for u in utts]]
     extra = len(post.utts) - len(utts)
     if extra:
