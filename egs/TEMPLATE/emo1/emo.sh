@@ -721,6 +721,18 @@ fi
 
 log "Successfully finished. [elapsed=${SECONDS}s]"
 if [ ${stage} -le 16 ] && [ ${stop_stage} -ge 16 ]; then
+    # A short summary on the terminal: the categories' macro-F1 table and the attributes' average CCC
+    # per set (the ID, System and "<set> Average" columns of the CCC table); the rest is in the file.
     echo
-    cat RESULTS.md
+    awk -F'|' '
+        /^## / { sec = ($0 ~ /^## Emotion categories: macro-F1/) ? 1 : ($0 ~ /^## Emotion attributes: CCC/) ? 2 : 0
+                 if (sec == 1) print "Macro-F1 [95% CI]:"; if (sec == 2) print "Mean CCC:"; next }
+        /^### / { sec = 0 }
+        sec == 1 && /^\|/ { print }
+        sec == 2 && /^\|/ {
+            if (!ncols) { for (i = 2; i < NF; i++) if ($i ~ /^ (ID|System) $/ || $i ~ / Average $/) keep[++ncols] = i }
+            line = "|"; for (k = 1; k <= ncols; k++) line = line $(keep[k]) "|"; print line
+        }
+        sec == 2 && !/^\|/ && ncols { sec = 0; print "" }' RESULTS.md
+    echo "Every table, the confidence intervals and the plots: $(pwd)/RESULTS.md"
 fi
