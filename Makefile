@@ -13,7 +13,7 @@ setup:
 	$(MAKE) -C tools
 
 demo: setup
-	cd $(DEMO_RECIPE) && ./run.sh   # its last stage prints RESULTS.md
+	cd $(DEMO_RECIPE) && ./run.sh   # it ends with a summary table and the path of RESULTS.md
 
 # make test runs the suite in two halves side by side, one per core (the recipe stages run
 # one thread each): the mini podcast recipe test (the longest module) with the toxicity

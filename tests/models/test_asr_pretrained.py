@@ -175,6 +175,68 @@ def test_repetition_loop_is_decoded_again_with_fallback(tiny_en, speech, monkeyp
         tiny_en.fallback = True
 
 
+def test_packed_utterances_get_their_own_words(tiny_en, speech, monkeypatch):
+    """--pack_seconds: three utterances in one window, decoded once; each gets back its own words and segments."""
+    utts = ["spk1-a", "spk1-b", "spk2-c"]
+    refs = {**SENTENCES, "spk2-c": f"{FIRST} {SECOND}"}
+    waves = [wave(speech, u) for u in utts]
+    calls = []
+    real = tiny_en.pipeline.transcribe
+
+    def counting(audio, **kwargs):
+        calls.append(len(kwargs["clip_timestamps"]))
+        return real(audio, **kwargs)
+
+    monkeypatch.setattr(tiny_en.pipeline, "transcribe", counting)
+    monkeypatch.setattr(tiny_en, "pack_seconds", 28.0)
+    before = tiny_en.unpacked
+    hyps = tiny_en.transcribe_batch(waves, "en")
+    assert calls == [1] and tiny_en.unpacked == before  # one window, one call, nothing decoded again
+    texts = {u: h.text for u, h in zip(utts, hyps, strict=True)}
+    assert word_error_rate(refs, texts)["wer"] <= 0.25, texts
+    # no word of one utterance lands on another
+    assert "market" in texts["spk1-a"].lower() and "coffee" not in texts["spk1-a"].lower()
+    assert "coffee" in texts["spk1-b"].lower() and not {"market", "morning"} & set(texts["spk1-b"].lower().split())
+    assert "morning" in texts["spk2-c"].lower() and "coffee" not in texts["spk2-c"].lower()
+    for hyp, w in zip(hyps, waves, strict=True):
+        assert hyp.segments and hyp.text == " ".join(s.text for s in hyp.segments) and hyp.language == "en"
+        assert all(0.0 <= s.start <= s.end <= len(w) / 16000 for s in hyp.segments)
+    # the two sentences of spk2-c keep their own segments, the second starting near where it was spoken
+    second = next(s for s in hyps[2].segments if "thank" in s.text.lower())
+    assert abs(second.start - speech["second_span"][0]) < 0.6, (hyps[2].segments, speech["second_span"])
+
+
+def test_packed_window_that_loops_is_decoded_again_one_per_clip(tiny_en, speech, monkeypatch):
+    """A packed window whose text fails the repetition test: its utterances are decoded again, one per clip."""
+    from types import SimpleNamespace
+
+    waves = [wave(speech, u) for u in SENTENCES]
+    words = [SimpleNamespace(start=0.1 * k, end=0.1 * k + 0.1, word=" miss me,") for k in range(60)]
+    loop = [SimpleNamespace(seek=0, start=0.0, end=6.0, text=" miss me," * 60, words=words)]
+    real = tiny_en.pipeline.transcribe
+    monkeypatch.setattr(tiny_en.pipeline, "transcribe",
+                        lambda audio, **kw: (iter(loop), None) if kw.get("word_timestamps") else real(audio, **kw))
+    monkeypatch.setattr(tiny_en, "pack_seconds", 28.0)
+    before = tiny_en.unpacked
+    hyps = tiny_en.transcribe_batch(waves, "en")
+    assert tiny_en.unpacked == before + 2
+    assert "market" in hyps[0].text.lower() and "coffee" in hyps[1].text.lower(), hyps
+    assert not any("miss me" in h.text for h in hyps)
+
+
+def test_packing_options_are_checked(tmp_path, error_line):
+    from voxrecipes.models.asr_faster_whisper import FasterWhisperTranscriber
+
+    with pytest.raises(ConfigError, match="pack_seconds must be between 0"):
+        FasterWhisperTranscriber(TINY_EN, cpu_threads=1, pack_seconds=31.0)
+    with pytest.raises(ConfigError, match="pack_gap_seconds must be >= 0"):
+        FasterWhisperTranscriber(TINY_EN, cpu_threads=1, pack_seconds=20.0, pack_gap_seconds=-1.0)
+    error = error_line.run(cli, ["--asr_backend", "transformers", "--model", TINY_EN, "--pack_seconds", "20",
+                                 "--data", str(tmp_path / "none"), "--out_dir", str(tmp_path / "o")])
+    assert "--pack_seconds and --pack_gap_seconds are options of --asr_backend faster_whisper" in error
+    assert not (tmp_path / "o").exists()
+
+
 def test_transformers_backend_segments_with_english_only_whisper(speech, one_thread):
     """The converted tiny.en through the pipeline: no task/language for an English-only model, timestamps on."""
     from voxrecipes.models.asr import Transcriber

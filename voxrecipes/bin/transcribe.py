@@ -22,8 +22,10 @@ audio, same language) were all decoded for a larger one (Dev_bal inside Dev_filt
 transcripts from it instead of being decoded again. Decoding is greedy (num_beams 1, as in
 the paper), task=transcribe, batched by language and length; a Whisper hypothesis that fails Whisper's own tests (a
 repetition loop: compression ratio too high) is decoded again with Whisper's
-temperature fallback (seeded), unless --no_fallback. Language per utterance: the data dir's utt2lang when it
-has one, else --language, else detected by the model per utterance.
+temperature fallback (seeded), unless --no_fallback. --pack_seconds (faster_whisper) decodes
+several short utterances in one Whisper window instead of padding each to 30 s.
+Language per utterance: the data dir's utt2lang when it has one, else --language, else
+detected by the model per utterance.
 
 An empty hypothesis (silence, noise) is written as --empty_placeholder ("<empty>" by
 default), because the data contract forbids empty transcripts; the count is logged,
@@ -63,6 +65,15 @@ def get_parser() -> argparse.ArgumentParser:
                              "int8, int8_float32, float32, float16, ...)")
     parser.add_argument("--cpu_threads", type=int, default=0,
                         help="faster_whisper: CTranslate2 threads on CPU (0: OMP_NUM_THREADS when set, else 4)")
+    parser.add_argument("--pack_seconds", type=float, default=0.0,
+                        help="faster_whisper: pack the utterances of a batch (one known language) into Whisper windows "
+                             "of at most this many seconds, decode each window once with word timestamps and give "
+                             "each utterance its words back (0: off, one utterance per 30 s window; see "
+                             "voxrecipes.models.asr_packing). Raise --batch_size with it: a batch is packed into "
+                             "windows")
+    parser.add_argument("--pack_gap_seconds", type=float, default=None,
+                        help="faster_whisper: silence between packed utterances (default: "
+                             "voxrecipes.models.asr_faster_whisper.DEFAULT_PACK_GAP_SECONDS, 1.0)")
     parser.add_argument("--language", default="",
                         help="Whisper language code (e.g. en) for utterances without utt2lang; empty: detect per "
                              "utterance; ignored by CTC models")
@@ -90,13 +101,17 @@ def main(args: argparse.Namespace) -> None:
     if args.batch_size < 1:
         raise ConfigError(f"--batch_size must be >= 1, got {args.batch_size}")
     asr.check_backend(args.asr_backend)
+    if args.asr_backend != "faster_whisper" and (args.pack_seconds or args.pack_gap_seconds is not None):
+        raise ConfigError("--pack_seconds and --pack_gap_seconds are options of --asr_backend faster_whisper")
     asr.check_placeholder(args.empty_placeholder)
     asr.resolve_asr_model(args.asr_backend, args.model)  # a missing model fails before any data is read
     data_dirs = [DataDir.load(data) for data in args.data]  # every directory valid before the model loads
     options = dict(device=args.device, language=args.language, num_beams=args.num_beams,
                    timestamps=not args.no_timestamps, fallback=not args.no_fallback)
     if args.asr_backend == "faster_whisper":
-        options.update(compute_type=args.compute_type, cpu_threads=args.cpu_threads)
+        options.update(compute_type=args.compute_type, cpu_threads=args.cpu_threads, pack_seconds=args.pack_seconds)
+        if args.pack_gap_seconds is not None:
+            options.update(pack_gap_seconds=args.pack_gap_seconds)
     else:
         options.update(dtype=args.dtype)
     transcriber = asr.load_transcriber(args.asr_backend, args.model, **options)

@@ -682,30 +682,16 @@ fi
 
 if [ ${stage} -le 15 ] && [ ${stop_stage} -ge 15 ]; then
     log "Stage 15: Evaluation of ${eval_sets}: every system registered under ${expdir}"
+    # One process for every system and set (the imports once): category systems as evaluate_classification
+    # scores them, attribute systems as evaluate_attributes does.
     # shellcheck disable=SC2086
-    _systems=$(list_systems --sets ${eval_sets})
-    while IFS=$'\t' read -r _id _kind dset _output _eval_dir; do
-        [ -n "${_id}" ] || continue
-        if [ "${_kind}" = category ]; then
-            # shellcheck disable=SC2086
-            ${python} -m voxrecipes.bin.evaluate_classification \
-                --posteriors "${_output}" \
-                --labels "data/${dset}/utt2category" \
-                --classes ${classes} \
-                --num_bootstrap "${num_bootstrap}" \
-                --seed "${eval_seed}" \
-                --set_name "${dset}" \
-                --out_dir "${_eval_dir}"
-        else
-            ${python} -m voxrecipes.bin.evaluate_attributes \
-                --predictions "${_output}" \
-                --labels "data/${dset}/utt2attrs" \
-                --num_bootstrap "${num_bootstrap}" \
-                --seed "${eval_seed}" \
-                --set_name "${dset}" \
-                --out_dir "${_eval_dir}"
-        fi
-    done <<< "${_systems}"
+    ${python} -m voxrecipes.bin.evaluate_systems \
+        --exp_dir "${expdir}" \
+        --sets ${eval_sets} \
+        --data_root data \
+        --classes ${classes} \
+        --num_bootstrap "${num_bootstrap}" \
+        --seed "${eval_seed}"
 fi
 
 if [ ${stage} -le 16 ] && [ ${stop_stage} -ge 16 ]; then
@@ -748,6 +734,18 @@ fi
 
 log "Successfully finished. [elapsed=${SECONDS}s]"
 if [ ${stage} -le 16 ] && [ ${stop_stage} -ge 16 ]; then
+    # A short summary on the terminal: the categories' macro-F1 table and the attributes' average CCC
+    # per set (the ID, System and "<set> Average" columns of the CCC table); the rest is in the file.
     echo
-    cat RESULTS.md
+    awk -F'|' '
+        /^## / { sec = ($0 ~ /^## Emotion categories: macro-F1/) ? 1 : ($0 ~ /^## Emotion attributes: CCC/) ? 2 : 0
+                 if (sec == 1) print "Macro-F1 [95% CI]:"; if (sec == 2) print "Mean CCC:"; next }
+        /^### / { sec = 0 }
+        sec == 1 && /^\|/ { print }
+        sec == 2 && /^\|/ {
+            if (!ncols) { for (i = 2; i < NF; i++) if ($i ~ /^ (ID|System) $/ || $i ~ / Average $/) keep[++ncols] = i }
+            line = "|"; for (k = 1; k <= ncols; k++) line = line $(keep[k]) "|"; print line
+        }
+        sec == 2 && !/^\|/ && ncols { sec = 0; print "" }' RESULTS.md
+    echo "Every table, the confidence intervals and the plots: $(pwd)/RESULTS.md"
 fi
