@@ -126,21 +126,28 @@ def torch_dtype(name: str) -> Any:
 
 def load_base_model(cfg: TextClassifierConfig, tokenizer: Any, *, base_dir: str | os.PathLike | None = None,
                     device_map: Any = None) -> Any:
-    """The ``AutoModelForSequenceClassification`` before LoRA.
+    """The classifier before LoRA: ``AutoModelForSequenceClassification`` (``pooling: cls``) or a
+    :class:`~voxrecipes.models.text_classifier.mean_pooling.MeanPoolClassifier` over ``AutoModel``
+    (``pooling: mean``).
 
     ``base_dir`` holding a saved base (``config.json``) wins: it is where a config-built
     (random) base is kept so that a resumed training and the export see the same
     weights. Otherwise the base comes from ``model_config`` (random weights; the caller
     seeds) or from ``model_name_or_path`` (pretrained; the head is new).
     """
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoModel, AutoModelForSequenceClassification
 
+    mean = cfg.pooling == "mean"
     dtype = torch_dtype(cfg.dtype)
     if base_dir is not None and (Path(base_dir) / "config.json").is_file():
+        if mean:
+            from voxrecipes.models.text_classifier.mean_pooling import MeanPoolClassifier
+
+            return MeanPoolClassifier.from_pretrained(base_dir, dtype=dtype)
         return AutoModelForSequenceClassification.from_pretrained(base_dir, dtype=dtype, trust_remote_code=False)
+    auto = AutoModel if mean else AutoModelForSequenceClassification
     if cfg.model_config is not None:
-        model = AutoModelForSequenceClassification.from_config(_config_from_dict(cfg, tokenizer), dtype=dtype)
-        return model
+        return _with_head(auto.from_config(_config_from_dict(cfg, tokenizer), dtype=dtype), mean)
     check_quantization_available(cfg.quantization)
     path = resolve_model_path(cfg.model_name_or_path, what="text-classifier base")
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": cfg.trust_remote_code}
@@ -148,12 +155,21 @@ def load_base_model(cfg: TextClassifierConfig, tokenizer: Any, *, base_dir: str 
         kwargs["quantization_config"] = _bnb_config(cfg.quantization)
         kwargs["device_map"] = device_map if device_map is not None else {"": 0}
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(path, **_label_kwargs(cfg, tokenizer), **kwargs)
+        model = auto.from_pretrained(path, **_label_kwargs(cfg, tokenizer), **kwargs)
     except (OSError, ValueError) as err:
         raise ConfigError(f"cannot load model '{cfg.model_name_or_path}' ({path}): {err}; there is no network at "
                           "run time, so give a local directory or a model in the local HF cache") from None
     model.config.pad_token_id = tokenizer.pad_token_id
-    return model
+    return _with_head(model, mean)
+
+
+def _with_head(model: Any, mean: bool) -> Any:
+    """``model`` itself (it has its head), or the bare backbone under a new mean-pooling head."""
+    if not mean:
+        return model
+    from voxrecipes.models.text_classifier.mean_pooling import MeanPoolClassifier
+
+    return MeanPoolClassifier(model)
 
 
 def lora_config(cfg: TextClassifierConfig, model: Any, *, inference_mode: bool = False) -> Any:

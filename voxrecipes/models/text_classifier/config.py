@@ -22,6 +22,10 @@ CLASS_TASKS = ("category", "multilabel")
 #: the base model recorded in an export of a model built from ``model_config``
 BUILT_FROM_CONFIG = "built from config"
 DTYPES = ("float32", "bfloat16", "float16")
+#: what the head reads: ``cls`` the model's own sequence-classification head (BERT's pooler on [CLS],
+#: RoBERTa's first token, LLaMA's last token); ``mean`` the masked mean of the last hidden states
+#: (:mod:`voxrecipes.models.text_classifier.mean_pooling`)
+POOLINGS = ("cls", "mean")
 
 
 @dataclass
@@ -32,7 +36,8 @@ class TextClassifierConfig:
     ``r``, ``alpha``, ``dropout``, ``target_modules`` (``null``: peft's default for the
     architecture), ``modules_to_save`` (extra modules trained in full and saved with the
     adapters; the head is always one), ``bias``. ``quantization`` keys: ``load_in_4bit``,
-    ``quant_type`` (nf4), ``double_quant``, ``compute_dtype`` (bfloat16).
+    ``quant_type`` (nf4), ``double_quant``, ``compute_dtype`` (bfloat16). ``pooling``: what
+    the head reads (:data:`POOLINGS`; ``cls``, the default, is the model's own head).
     """
 
     task: str = "category"
@@ -42,6 +47,7 @@ class TextClassifierConfig:
     tokenizer_name_or_path: str | None = None
     max_length: int = 128
     dtype: str = "float32"
+    pooling: str = "cls"
     use_lora: bool = False
     lora: dict = field(default_factory=dict)
     quantization: dict | None = None
@@ -115,6 +121,11 @@ class TextClassifierConfig:
                 raise ConfigError(f"{source}: a model built from model_config needs tokenizer_name_or_path")
         if not isinstance(self.max_length, int) or isinstance(self.max_length, bool) or self.max_length < 2:
             raise ConfigError(f"{source}: max_length must be an integer >= 2, got {self.max_length!r}")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"{source}: pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        if self.pooling == "mean" and self.quantization is not None:
+            raise ConfigError(f"{source}: pooling: mean is not supported with a 4-bit quantized base "
+                              "(quantization); use pooling: cls")
         if self.dtype not in DTYPES:
             raise ConfigError(f"{source}: dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if not isinstance(self.lora, dict):

@@ -73,7 +73,8 @@ def export_text_classifier(model: Any, tokenizer: Any, cfg: TextClassifierConfig
     meta = {"version": META_VERSION, "task": cfg.task, "output_names": cfg.output_names,
             "base_model": cfg.base_model, "model_config": cfg.model_config, "use_lora": bool(is_peft),
             "lora": cfg.lora if is_peft else None, "quantization": cfg.quantization, "dtype": cfg.dtype,
-            "max_length": cfg.max_length, "ignore_classes": cfg.ignore_classes if cfg.task == "category" else None,
+            "max_length": cfg.max_length, "pooling": cfg.pooling,
+            "ignore_classes": cfg.ignore_classes if cfg.task == "category" else None,
             "class_counts": class_counts, "target_mean": None, "target_std": None,
             "trust_remote_code": cfg.trust_remote_code}
     if target_stats is not None:
@@ -103,30 +104,40 @@ def read_meta(model_dir: str | os.PathLike) -> dict:
     return meta
 
 
-def load_text_classifier(model_dir: str | os.PathLike, *, device: str | None = "cpu") -> TextClassifier:
-    """Reload an export for inference (eval mode, gradients off)."""
+def _load_saved(directory: Path, pooling: str, dtype: Any, trust: bool) -> Any:
+    """A whole classifier saved with ``save_pretrained`` (a full export, or a config-built base)."""
+    if pooling == "mean":
+        from voxrecipes.models.text_classifier.mean_pooling import MeanPoolClassifier
+
+        return MeanPoolClassifier.from_pretrained(directory, dtype=dtype)
     from transformers import AutoModelForSequenceClassification
 
+    return AutoModelForSequenceClassification.from_pretrained(directory, dtype=dtype, trust_remote_code=trust)
+
+
+def load_text_classifier(model_dir: str | os.PathLike, *, device: str | None = "cpu") -> TextClassifier:
+    """Reload an export for inference (eval mode, gradients off)."""
     model_dir = Path(model_dir)
     meta = read_meta(model_dir)
     device = pick_device(device)
     trust = bool(meta.get("trust_remote_code", False))
     tokenizer = load_tokenizer(str(model_dir), trust_remote_code=trust)
     dtype = torch_dtype(meta.get("dtype") or "float32")
+    pooling = meta.get("pooling") or "cls"  # exports from before the option: the model's own head
     if not meta["use_lora"]:
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=dtype, trust_remote_code=trust)
+        model = _load_saved(model_dir, pooling, dtype, trust)
     else:
         from peft import PeftModel
 
         if (model_dir / BASE_DIR / "config.json").is_file():
-            base = AutoModelForSequenceClassification.from_pretrained(model_dir / BASE_DIR, dtype=dtype,
-                                                                      trust_remote_code=False)
+            base = _load_saved(model_dir / BASE_DIR, pooling, dtype, False)
         else:
             names = meta["output_names"]
             cfg = TextClassifierConfig.from_dict(
                 {"task": meta["task"], "classes": names if meta["task"] in CLASS_TASKS else None,
                  "model_name_or_path": meta["base_model"], "dtype": meta.get("dtype") or "float32",
-                 "use_lora": True, "lora": meta.get("lora") or {}, "quantization": meta.get("quantization"),
+                 "pooling": pooling, "use_lora": True, "lora": meta.get("lora") or {},
+                 "quantization": meta.get("quantization"),
                  "ignore_classes": meta.get("ignore_classes") or [], "trust_remote_code": trust},
                 source=str(model_dir / META_FILE))
             base = load_base_model(cfg, tokenizer)
