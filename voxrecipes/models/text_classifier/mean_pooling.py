@@ -88,24 +88,34 @@ class MeanPoolClassifier(torch.nn.Module):
         torch.nn.init.normal_(self.classifier.weight, std=float(getattr(config, "initializer_range", 0.02)))
         torch.nn.init.zeros_(self.classifier.bias)
 
+    def _backbone(self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None,
+                  inputs_embeds: torch.Tensor | None, token_type_ids: torch.Tensor | None,
+                  position_ids: torch.Tensor | None, **flags: Any) -> Any:
+        """The backbone's output; ``token_type_ids`` / ``position_ids`` passed only when given (LLaMA takes no
+        token types, BERT's tokenizer returns them)."""
+        extra = {k: v for k, v in (("token_type_ids", token_type_ids), ("position_ids", position_ids))
+                 if v is not None}
+        return self.backbone(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
+                             return_dict=True, **extra, **flags)
+
     def pooled(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-               inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+               inputs_embeds: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
+               position_ids: torch.Tensor | None = None) -> torch.Tensor:
         """``(B, H)``: the masked mean of the backbone's last hidden states (what the head reads)."""
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
-                            return_dict=True)
+        out = self._backbone(input_ids, attention_mask, inputs_embeds, token_type_ids, position_ids)
         return masked_mean(out.last_hidden_state, attention_mask)
 
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 inputs_embeds: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 output_attentions: bool | None = None, output_hidden_states: bool | None = None,
-                return_dict: bool | None = None) -> Any:
+                return_dict: bool | None = None, token_type_ids: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None) -> Any:
         """A ``SequenceClassifierOutput`` (``loss`` when ``labels`` are given). No ``**kwargs``: the Trainer
         then passes no loss kwargs (``num_items_in_batch``) the backbone would not know."""
         from transformers.modeling_outputs import SequenceClassifierOutput
 
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
-                            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
-                            return_dict=True)
+        out = self._backbone(input_ids, attention_mask, inputs_embeds, token_type_ids, position_ids,
+                             output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         logits = self.classifier(self.dropout(masked_mean(out.last_hidden_state, attention_mask)))
         loss = None if labels is None else classification_loss(logits, labels, self.config.problem_type)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
