@@ -54,8 +54,9 @@ LONG = "the day was really quite a bit so alarming and then we found it"
 
 def mean_config(tokenizer_dir: Path, model_type: str, *, use_lora: bool, **overrides) -> TextClassifierConfig:
     lora = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": None} if use_lora else {}
-    return H.tiny_config(tokenizer_dir, model_config={"model_type": model_type, **TINY}, pooling="mean",
-                         use_lora=use_lora, lora=lora, **overrides)
+    overrides.setdefault("pooling", "mean")
+    return H.tiny_config(tokenizer_dir, model_config={"model_type": model_type, **TINY}, use_lora=use_lora,
+                         lora=lora, **overrides)
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +208,38 @@ def test_trainer_stage_learns_multilabel(tmp_path, tokenizer_dir):
     chance = targets.mean(axis=0)
     assert np.mean(aps) == pytest.approx(summary["best"], abs=1e-6)  # the export is the kept epoch
     assert np.mean(aps) > 0.9 and np.all(np.asarray(aps) > chance + 0.3), (aps, chance)
+
+
+@pytest.mark.parametrize("model_type,pooling,use_lora", [("bert", "mean", False), ("bert", "mean", True),
+                                                         ("llama", "cls", True)])
+def test_head_learning_rate_is_its_own_group_under_the_schedule(tokenizer_dir, tmp_path, model_type, pooling,
+                                                                 use_lora):
+    """``head_learning_rate``: the head's trainable tensors (and only they) train at that rate; the scheduler
+    scales both groups alike."""
+    from voxrecipes.tasks.text_classification import HEAD_GROUP, build_training_args, make_trainer_class
+
+    cfg = mean_config(tokenizer_dir, model_type, use_lora=use_lora, pooling=pooling, head_learning_rate=0.05)
+    model, _ = build_text_classifier(cfg, base_dir=tmp_path / "base" if use_lora else None)
+    args = build_training_args(cfg, tmp_path / "trainer", device="cpu", progress=False)
+    args.eval_strategy = args.save_strategy = "no"
+    args.load_best_model_at_end = False
+    trainer = make_trainer_class()(model=model, args=args, task=cfg.task, head_learning_rate=cfg.head_learning_rate)
+    optimizer = trainer.create_optimizer()
+    assert trainer.create_optimizer() is optimizer  # called again: not split twice
+    head = "score" if model_type == "llama" else "classifier"
+    trainable = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
+    head_ids = {i for i, n in trainable.items() if head in n.split(".")}
+    grouped = {True: [], False: []}
+    for group in optimizer.param_groups:
+        grouped[bool(group.get(HEAD_GROUP))] += [id(p) for p in group["params"]]
+        assert group["lr"] == (0.05 if group.get(HEAD_GROUP) else args.learning_rate)
+    assert head_ids and set(grouped[True]) == head_ids
+    assert sorted(grouped[True] + grouped[False]) == sorted(trainable)  # every trainable tensor exactly once
+    scheduler = trainer.create_scheduler(num_training_steps=10, optimizer=optimizer)
+    for _ in range(4):
+        optimizer.step()
+        scheduler.step()
+    rates = {bool(g.get(HEAD_GROUP)): g["lr"] for g in optimizer.param_groups if g["params"]}
+    assert rates[True] < 0.05 and rates[True] / rates[False] == pytest.approx(0.05 / args.learning_rate)
+    with pytest.raises(ConfigError, match="head_learning_rate must be a positive number"):
+        mean_config(tokenizer_dir, model_type, use_lora=use_lora, head_learning_rate="2e-2")

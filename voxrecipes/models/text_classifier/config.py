@@ -38,6 +38,9 @@ class TextClassifierConfig:
     adapters; the head is always one), ``bias``. ``quantization`` keys: ``load_in_4bit``,
     ``quant_type`` (nf4), ``double_quant``, ``compute_dtype`` (bfloat16). ``pooling``: what
     the head reads (:data:`POOLINGS`; ``cls``, the default, is the model's own head).
+    ``head_learning_rate``: the head's own learning rate (the rest of the model trains at
+    ``training_args.learning_rate``; the same schedule scales both); ``null``: one rate for all.
+    A new head on a pretrained encoder may need a much higher rate than the encoder can take.
     """
 
     task: str = "category"
@@ -48,6 +51,7 @@ class TextClassifierConfig:
     max_length: int = 128
     dtype: str = "float32"
     pooling: str = "cls"
+    head_learning_rate: float | None = None
     use_lora: bool = False
     lora: dict = field(default_factory=dict)
     quantization: dict | None = None
@@ -126,6 +130,11 @@ class TextClassifierConfig:
         if self.pooling == "mean" and self.quantization is not None:
             raise ConfigError(f"{source}: pooling: mean is not supported with a 4-bit quantized base "
                               "(quantization); use pooling: cls")
+        if self.head_learning_rate is not None and (
+                not isinstance(self.head_learning_rate, (int, float)) or isinstance(self.head_learning_rate, bool)
+                or not self.head_learning_rate > 0):
+            raise ConfigError(f"{source}: head_learning_rate must be a positive number or null, got "
+                              f"{self.head_learning_rate!r} (YAML 1.1 reads 2e-2 as a string: write 0.02)")
         if self.dtype not in DTYPES:
             raise ConfigError(f"{source}: dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if not isinstance(self.lora, dict):
