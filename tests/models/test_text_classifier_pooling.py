@@ -243,3 +243,20 @@ def test_head_learning_rate_is_its_own_group_under_the_schedule(tokenizer_dir, t
     assert rates[True] < 0.05 and rates[True] / rates[False] == pytest.approx(0.05 / args.learning_rate)
     with pytest.raises(ConfigError, match="head_learning_rate must be a positive number"):
         mean_config(tokenizer_dir, model_type, use_lora=use_lora, head_learning_rate="2e-2")
+
+
+def test_export_from_before_the_option_loads_with_the_models_own_head(tokenizer_dir, tmp_path):
+    """An export whose text_classifier.json has no 'pooling' (written before the option) is the model's own head."""
+    cfg = H.tiny_config(tokenizer_dir, use_lora=False, lora={})
+    model, tokenizer = build_text_classifier(cfg)
+    model.eval()
+    export_text_classifier(model, tokenizer, cfg, tmp_path / "model")
+    meta_path = tmp_path / "model" / META_FILE
+    meta = json.loads(meta_path.read_text())
+    assert meta.pop("pooling") == "cls"
+    meta_path.write_text(json.dumps(meta))
+    reloaded = load_text_classifier(tmp_path / "model")
+    assert not isinstance(reloaded.model, MeanPoolClassifier)
+    texts = [SHORT, LONG]
+    assert np.allclose(predict_texts(as_classifier(model, tokenizer, cfg), texts), predict_texts(reloaded, texts),
+                       atol=1e-6)
