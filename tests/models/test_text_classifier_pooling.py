@@ -208,6 +208,17 @@ def test_trainer_stage_learns_multilabel(tmp_path, tokenizer_dir):
     chance = targets.mean(axis=0)
     assert np.mean(aps) == pytest.approx(summary["best"], abs=1e-6)  # the export is the kept epoch
     assert np.mean(aps) > 0.9 and np.all(np.asarray(aps) > chance + 0.3), (aps, chance)
+    # the inference stage writes the same per-class probabilities, under their own name
+    from voxrecipes.bin import infer_text_classifier
+    from voxrecipes.data.posteriors import read_posteriors
+
+    run(infer_text_classifier.main, infer_text_classifier.get_parser(),
+        ["--model_dir", str(out / "model"), "--text", str(dev / "text"), "--out_dir", str(tmp_path / "scores"),
+         "--no_progress"])
+    assert not (tmp_path / "scores" / "attributes.txt").exists()
+    written = read_posteriors(tmp_path / "scores" / "probabilities.txt")
+    assert written.classes == classes and written.utts == sorted(labels)
+    assert np.allclose(written.matrix, probs, atol=1e-5)
 
 
 @pytest.mark.parametrize("model_type,pooling,use_lora", [("bert", "mean", False), ("bert", "mean", True),
