@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,44 @@ def _helpers():
 H = _helpers()
 TINY = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
         "max_position_embeddings": 64}
+ML_CLASSES = ["A", "S", "H", "No"]
+
+
+def multilabel_split(root: Path, n: int, seed: int) -> Path:
+    """``text`` + ``utt2labels``: 0-2 of the keyword classes A, S, H per sentence (``No`` when none)."""
+    rng = np.random.default_rng(seed)
+    root.mkdir()
+    rows = []
+    for i in range(n):
+        labels = sorted({str(c) for c in rng.choice(ML_CLASSES[:3], size=int(rng.integers(0, 3)))})
+        words = list(rng.choice(H.FILLER, size=int(rng.integers(2, 6))))
+        for c in labels:
+            words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(H.KEYWORDS[c])))
+        rows.append((f"u{i:04d}", " ".join(words), labels or ["No"]))
+    (root / "text").write_text("".join(f"{u} {t}\n" for u, t, _ in rows))
+    (root / "utt2labels").write_text("".join(f"{u} {' '.join(ls)}\n" for u, _, ls in rows))
+    return root
+
+
+def multilabel_config(path: Path, tokenizer_dir: Path, *, epochs: int, **training_args) -> Path:
+    """A mean-pooled tiny BERT, fully fine-tuned, multi-label over ML_CLASSES, as a stage config file."""
+    cfg = mean_config(tokenizer_dir, "bert", use_lora=False, task="multilabel", classes=ML_CLASSES).to_dict()
+    cfg["training_args"].update(num_train_epochs=epochs, per_device_train_batch_size=8, learning_rate=0.003,
+                                **training_args)
+    cfg["training_args"].pop("logging_strategy", None)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def train_cli(config: Path, train: Path, dev: Path, out: Path) -> None:
+    from voxrecipes.bin import train_text_classifier
+
+    run(train_text_classifier.main, train_text_classifier.get_parser(),
+        ["--config", str(config), "--train_text", str(train / "text"), "--train_labels", str(train / "utt2labels"),
+         "--valid_text", str(dev / "text"), "--valid_labels", str(dev / "utt2labels"), "--out_dir", str(out),
+         "--no_progress"])
+
+
 SHORT = "happy day"
 LONG = "the day was really quite a bit so alarming and then we found it"
 
@@ -169,35 +208,13 @@ def test_trainer_stage_learns_multilabel(tmp_path, tokenizer_dir):
     keyword-carried multi-label task well above chance; the export reloads to the same dev mAP."""
     from sklearn.metrics import average_precision_score
 
-    from voxrecipes.bin import train_text_classifier
     from voxrecipes.tasks.text_classification import read_multilabel_labels, read_transcripts
 
-    classes = ["A", "S", "H", "No"]
-    rng = np.random.default_rng(3)
-
-    def split(root: Path, n: int) -> Path:
-        root.mkdir()
-        rows = []
-        for i in range(n):
-            labels = sorted({str(c) for c in rng.choice(classes[:3], size=int(rng.integers(0, 3)))})
-            words = list(rng.choice(H.FILLER, size=int(rng.integers(2, 6))))
-            for c in labels:
-                words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(H.KEYWORDS[c])))
-            rows.append((f"u{i:04d}", " ".join(words), labels or ["No"]))
-        (root / "text").write_text("".join(f"{u} {t}\n" for u, t, _ in rows))
-        (root / "utt2labels").write_text("".join(f"{u} {' '.join(ls)}\n" for u, _, ls in rows))
-        return root
-
-    train, dev = split(tmp_path / "train", 120), split(tmp_path / "dev", 60)
-    cfg = mean_config(tokenizer_dir, "bert", use_lora=False, task="multilabel", classes=classes).to_dict()
-    cfg["training_args"].update(num_train_epochs=12, per_device_train_batch_size=8, learning_rate=0.003)
-    cfg["training_args"].pop("logging_strategy", None)
-    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    classes = ML_CLASSES
+    train, dev = multilabel_split(tmp_path / "train", 120, 3), multilabel_split(tmp_path / "dev", 60, 4)
+    config = multilabel_config(tmp_path / "cfg.yaml", tokenizer_dir, epochs=12)
     out = tmp_path / "exp"
-    run(train_text_classifier.main, train_text_classifier.get_parser(),
-        ["--config", str(tmp_path / "cfg.yaml"), "--train_text", str(train / "text"), "--train_labels",
-         str(train / "utt2labels"), "--valid_text", str(dev / "text"), "--valid_labels", str(dev / "utt2labels"),
-         "--out_dir", str(out), "--no_progress"])
+    train_cli(config, train, dev, out)
     summary = json.loads((out / "valid_metrics.json").read_text())
     clf = load_text_classifier(out / "model")
     assert clf.meta["pooling"] == "mean" and isinstance(clf.model, MeanPoolClassifier)
@@ -271,3 +288,25 @@ def test_export_from_before_the_option_loads_with_the_models_own_head(tokenizer_
     texts = [SHORT, LONG]
     assert np.allclose(predict_texts(as_classifier(model, tokenizer, cfg), texts), predict_texts(reloaded, texts),
                        atol=1e-6)
+
+
+def test_killed_training_resumes_to_the_same_model(tmp_path, tokenizer_dir):
+    """Full fine-tuning of a mean-pooled model (the Trainer checkpoints its state dict, not a transformers
+    model): killed during the last epoch, the stage resumes from the last checkpoint and exports the model an
+    uninterrupted run exports."""
+    train, dev = multilabel_split(tmp_path / "train", 48, 5), multilabel_split(tmp_path / "dev", 24, 6)
+    config = multilabel_config(tmp_path / "cfg.yaml", tokenizer_dir, epochs=3, save_total_limit=3)
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    train_cli(config, train, dev, whole)
+    train_cli(config, train, dev, killed)
+    checkpoints = sorted((killed / "trainer").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    assert len(checkpoints) == 3
+    shutil.rmtree(killed / "model")
+    shutil.rmtree(checkpoints[-1])
+    train_cli(config, train, dev, killed)
+    summary = json.loads((killed / "valid_metrics.json").read_text())
+    assert summary["resumed_from"] == str(checkpoints[1])
+    texts = [line.split(" ", 1)[1] for line in (dev / "text").read_text().splitlines()]
+    expected = predict_texts(load_text_classifier(whole / "model"), texts)
+    got = predict_texts(load_text_classifier(killed / "model"), texts)
+    assert np.allclose(expected, got, atol=1e-5)
