@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -115,3 +116,47 @@ def test_cli_silent_recording_fails_without_output(tmp_path, capsys):
     assert err.value.code == 1
     assert "quiet.wav: no chunk of at least 1.0 s" in capsys.readouterr().err
     assert not out.exists()
+
+
+def _voiced(seconds: float, bursts: list[tuple[float, float]], rate: int = 16000) -> np.ndarray:
+    """Silence with amplitude-modulated 220 Hz tone bursts (libopus's VAD calls them active) over weak noise."""
+    rng = np.random.default_rng(1)
+    samples = np.zeros(int(seconds * rate))
+    for start, end in bursts:
+        t = np.arange(int((end - start) * rate)) / rate
+        burst = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+        samples[int(start * rate):int(start * rate) + len(t)] = burst + 0.05 * rng.standard_normal(len(t))
+    return samples
+
+
+@pytest.mark.parametrize("bad,message", [
+    ("rate", r"b_bad\.wav: sample rate 8000 Hz; the Opus DTX segmenter needs 16000"),
+    ("stereo", r"b_bad\.wav: 2 channels; the segmenter needs mono"),
+    ("short", r"b_bad\.wav: 0\.50 s of audio, shorter than the shortest chunk"),
+    ("silent", r"b_bad\.wav: no chunk of at least 1\.0 s"),
+])
+def test_cli_bad_recording_after_a_good_one_names_it_and_writes_nothing(tmp_path, capsys, bad, message):
+    """A directory whose second recording is bad: exit 1, the message names that file, and neither a new nor a
+    previously written data dir is touched (no partial output)."""
+    from voxrecipes.bin import dtx_segment
+    from voxrecipes.cli import run
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    _write(audio / "a_good.wav", _voiced(8.0, [(1.0, 3.0), (5.0, 7.0)]))
+    out = tmp_path / "chunks"
+    run(dtx_segment.main, dtx_segment.get_parser(), ["--audio_dir", str(audio), "--out_dir", str(out)])
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert len((out / "segments").read_text().splitlines()) == 2  # the good recording alone: its two bursts
+    rng = np.random.default_rng(2)
+    samples = {"rate": (rng.uniform(-0.1, 0.1, 8000 * 3), 8000),
+               "stereo": (rng.uniform(-0.1, 0.1, (16000 * 3, 2)), 16000),
+               "short": (_voiced(0.5, [(0.0, 0.5)]), 16000), "silent": (np.zeros(16000 * 5), 16000)}[bad]
+    _write(audio / "b_bad.wav", *samples)
+    for target in (out, tmp_path / "fresh"):
+        with pytest.raises(SystemExit) as err:
+            run(dtx_segment.main, dtx_segment.get_parser(), ["--audio_dir", str(audio), "--out_dir", str(target)])
+        assert err.value.code == 1
+        assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "fresh").exists() and not (tmp_path / "fresh.tmp").exists()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -7,6 +7,8 @@ is scored as the empty string) writes into the matching --out_dir:
   ``#classes A S H U F D C N`` in the config's class order;
 - ``attributes.txt`` for an attribute model: header ``#classes valence arousal dominance``,
   values on the scale of the training labels;
+- ``probabilities.txt`` for a multi-label model: one sigmoid probability per class, header
+  ``#classes`` in the config's class order;
 
 one row per utterance of the text file, sorted by utterance id (C locale), written
 atomically. Posteriors are written as the model gives them; the paper's uniform-prior
@@ -58,7 +60,7 @@ def main(args: argparse.Namespace) -> None:
     if len(args.text) != len(args.out_dir):
         raise ConfigError(f"{len(args.text)} --text files but {len(args.out_dir)} --out_dir")
     clf = load_text_classifier(args.model_dir, device=args.device)
-    name = "posteriors.txt" if clf.task == "category" else "attributes.txt"
+    name = {"category": "posteriors.txt", "multilabel": "probabilities.txt"}.get(clf.task, "attributes.txt")
     precision = resolve_precision(args.precision, clf.device)
     for text, out in zip(args.text, args.out_dir):
         with autocast(precision, clf.device):  # posteriors come out in float32 either way

@@ -166,6 +166,37 @@ def _logits(outputs: Any) -> Any:
     return outputs["logits"] if isinstance(outputs, dict) else outputs[0]
 
 
+#: marks the optimizer's parameter group of the head (:func:`split_head_group`)
+HEAD_GROUP = "voxrecipes_head"
+
+
+def split_head_group(optimizer: Any, model: Any, learning_rate: float) -> int:
+    """Move the trainable parameters of the classification head into their own parameter group(s) with
+    ``learning_rate`` (weight decay as before); returns how many tensors moved. Done once, before any
+    step and before the scheduler is made, so that the schedule scales both rates alike."""
+    from voxrecipes.models.text_classifier import head_name
+
+    if any(group.get(HEAD_GROUP) for group in optimizer.param_groups):
+        return 0
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head = head_name(base)
+    ids = {id(p) for name, p in model.named_parameters() if p.requires_grad and head in name.split(".")}
+    if not ids:
+        raise ConfigError(f"head_learning_rate: the model has no trainable parameters under '{head}'")
+    moved = []
+    for group in optimizer.param_groups:
+        params = [p for p in group["params"] if id(p) in ids]
+        if params:
+            group["params"] = [p for p in group["params"] if id(p) not in ids]
+            moved.append({**{k: v for k, v in group.items() if k != "params"}, "params": params,
+                          "lr": learning_rate, HEAD_GROUP: True})
+    for group in moved:
+        optimizer.add_param_group(group)
+    count = sum(len(g["params"]) for g in moved)
+    logger.info("head '%s': %d parameter tensors at learning rate %g", head, count, learning_rate)
+    return count
+
+
 def make_trainer_class() -> type:
     """``TextClassifierTrainer``: defined lazily so that importing this module does not import transformers."""
     from transformers import Trainer
@@ -174,11 +205,20 @@ def make_trainer_class() -> type:
 
     class TextClassifierTrainer(Trainer):
         """Trainer whose loss is the negative mean CCC for attributes, the model's CE (categories) or BCE
-        (multilabel: ``problem_type`` multi_label_classification) otherwise."""
+        (multilabel: ``problem_type`` multi_label_classification) otherwise; with ``head_learning_rate``
+        the head trains at its own rate."""
 
-        def __init__(self, *args: Any, task: str = "category", **kwargs: Any) -> None:
+        def __init__(self, *args: Any, task: str = "category", head_learning_rate: float | None = None,
+                     **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.task = task
+            self.head_learning_rate = head_learning_rate
+
+        def create_optimizer(self, model: Any = None) -> Any:
+            optimizer = super().create_optimizer(model)
+            if self.head_learning_rate is not None:
+                split_head_group(optimizer, self.model if model is None else model, self.head_learning_rate)
+            return optimizer
 
         def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False,
                          num_items_in_batch: Any = None) -> Any:
@@ -384,7 +424,8 @@ def train_text_classifier(cfg: TextClassifierConfig, *, train_text: str, train_l
     trainer = trainer_class(model=model, args=args, train_dataset=train_set, eval_dataset=valid_set,
                             data_collator=DataCollatorWithPadding(tokenizer),
                             compute_metrics=make_compute_metrics(cfg.task, len(cfg.output_names)),
-                            callbacks=[make_epoch_logger()], task=cfg.task)
+                            callbacks=[make_epoch_logger()], task=cfg.task,
+                            head_learning_rate=cfg.head_learning_rate)
     if last is not None:
         logger.info("resuming from %s", last)
     start = time.time()
