@@ -7,7 +7,7 @@ Example (egs/mini_toxicity/tox_autolabel/run.sh stage 5)::
         --sentences data/train_sentences data/dev_sentences --asr exp/asr/train_chunks exp/asr/dev_chunks \\
         --pseudo data/manifests/train_pseudo.tsv --true data/manifests/train_true.tsv \\
         --labeller exp/text_labeller --system pseudo=exp/pseudo/.../eval --system true=exp/true/.../eval \\
-        --timing exp/timing.tsv --out RESULTS.md --plot RESULTS_lengths.png
+        --timing exp/timing.tsv --notes local/RESULTS_notes.md --out RESULTS.md --plot RESULTS_lengths.png
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ def get_parser() -> argparse.ArgumentParser:
                         help="NAME=DIR of an evaluate_toxicity metrics.json; the first two are compared")
     parser.add_argument("--timing", default=None, help="TSV: stage, wall seconds, audio seconds (optional)")
     parser.add_argument("--title", default="Automatic labelling pipeline (mini voice-chat sessions)")
+    parser.add_argument("--notes", default=None,
+                        help="Markdown file of hand-written notes appended at the end (the recipe's "
+                             "local/RESULTS_notes.md), so that a rerun writes them too")
     parser.add_argument("--out", required=True, help="RESULTS.md to write")
     parser.add_argument("--plot", required=True, help="PNG of the length histograms")
     return parser
@@ -46,7 +49,9 @@ def main(args: argparse.Namespace) -> None:
     from voxrecipes.errors import ConfigError
     from voxrecipes.fileio import atomic_write
     from voxrecipes.metrics import autolabel_results as ar
+    from voxrecipes.metrics.results import read_notes
 
+    notes = read_notes(args.notes)  # a bad notes file fails before anything is written
     if len(args.asr) > len(args.chunks):
         raise ConfigError("more --asr dirs than --chunks dirs")
     truth = read_truth(args.truth)
@@ -85,7 +90,7 @@ def main(args: argparse.Namespace) -> None:
                      systems=systems, difference=difference, timing=timing,
                      plot_name=os.path.relpath(args.plot, Path(args.out).parent), classes=CLASSES)
     with atomic_write(args.out) as handle:
-        handle.write(text + "\n")
+        handle.write(text + (notes or "\n"))  # the notes start with their own blank line
 
 
 if __name__ == "__main__":
