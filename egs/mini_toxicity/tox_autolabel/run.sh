@@ -9,7 +9,7 @@
 #   stage 4  tox.sh x 2          the speech classifier trained on pseudo labels and on true labels, scored on
 #                                the same test chunks (15 s chunks, max over chunks), AP with bootstrap CIs
 #   stage 5  make_autolabel_results -> RESULTS.md (+ PNG): segmentation, ASR WER, pseudo-label precision and
-#                                recall, mAP pseudo vs true
+#                                recall, mAP pseudo vs true; then the committed local/RESULTS_notes.md
 # Resume with --stage N --stop_stage M; options of the parts: --autolabel_opts, --tox_opts.
 set -euo pipefail
 log() {
@@ -29,6 +29,7 @@ autolabel_opts=""                      # Options of autolabel.sh (e.g. "--asr_mo
 label_sources="pseudo true"            # Training label sources compared.
 tox_opts=""                            # Options of both tox.sh runs (e.g. "--systems ...").
 num_bootstrap=1000                     # Bootstrap resamples of the CIs.
+results_notes=local/RESULTS_notes.md   # Hand-written notes appended to RESULTS.md by stage 5 ("" for none).
 help_message="Usage: $0 [--stage N] [--stop_stage M] [--sessions_opts '...'] [--autolabel_opts '...'] [--tox_opts '...']"
 . ./path.sh
 . utils/parse_options.sh
@@ -81,7 +82,7 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ]; then
         --asr exp/asr/train_chunks exp/asr/dev_chunks \
         --pseudo data/manifests/train_pseudo.tsv data/manifests/dev_pseudo.tsv \
         --true data/manifests/train_true.tsv data/manifests/dev_true.tsv \
-        --labeller exp/text_labeller "${_systems[@]}" --timing exp/timing.tsv \
+        --labeller exp/text_labeller "${_systems[@]}" --timing exp/timing.tsv ${results_notes:+--notes "${results_notes}"} \
         --out RESULTS.md --plot RESULTS_lengths.png
     cat RESULTS.md
 fi
