@@ -552,6 +552,8 @@ fi
 
 if [ ${stage} -le 10 ] && [ ${stop_stage} -ge 10 ] && ${attributes}; then
     log "Stage 10: Attribute predictions of ${infer_sets}"
+    # The two models predict side by side (one thread each).
+    _pids=()
     for _dir in ${attrdir} ${attrftdir}; do
         _in=(); _out=()
         for dset in ${infer_sets}; do
@@ -560,7 +562,11 @@ if [ ${stage} -le 10 ] && [ ${stop_stage} -ge 10 ] && ${attributes}; then
         ${cuda_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" "${_dir}/log/predict_attributes.log" \
             ${python} -m voxrecipes.bin.extract_emotion_embeddings --no_progress --no_embeddings \
                 --model_dir "${_dir}/export" --device "${_device}" --batch_size "${infer_batch_size}" \
-                --data "${_in[@]}" --out_dir "${_out[@]}"
+                --data "${_in[@]}" --out_dir "${_out[@]}" &
+        _pids+=($!)
+    done
+    for _pid in "${_pids[@]}"; do
+        wait "${_pid}" || { log "Stage 10: prediction failed, see ${attrdir}/log and ${attrftdir}/log"; exit 1; }
     done
     register_system "${attr_system}" attributes speech emotion_attributes 1 "{set}/attributes.txt"
     register_system "${attrft_system}" attributes speech emotion_attributes_ft 2 "{set}/attributes.txt"
@@ -603,7 +609,10 @@ if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ] && [ -n "${text_models}" ]; t
 fi
 
 if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ] && [ -n "${text_models}" ]; then
+    # The category and attribute models of one text model train side by side (one thread each; at most
+    # two jobs at once), then the next text model's.
     for model in ${text_models}; do
+        _pids=(); _logs=()
         for target in category $(${attributes} && echo attributes); do
             _dir=${expdir}/text_${model}_${target}
             _conf=${text_conf_dir}/train_text_${model}_${target}.yaml
@@ -620,7 +629,11 @@ if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ] && [ -n "${text_models}" ]; t
                     --config "${_conf}" --device "${_device}" \
                     --train_text "${textdir}/${train_set}/text" --train_labels "data/${train_set}/${_labels}" \
                     --valid_text "${textdir}/${valid_set}/text" --valid_labels "data/${valid_set}/${_labels}" \
-                    --out_dir "${_dir}"
+                    --out_dir "${_dir}" &
+            _pids+=($!); _logs+=("${_dir}/train.log")
+        done
+        for _i in "${!_pids[@]}"; do
+            wait "${_pids[${_i}]}" || { log "Stage 12: training failed, see ${_logs[${_i}]}"; exit 1; }
         done
     done
 fi
