@@ -50,8 +50,8 @@ TEST_CONFIG_KEYS = {
 SIZES = {
     "test": {
         # The evaluation sets Dev_bal (the tuning set) and Test1 of the recipe's four: every stage
-        # runs, with half the evaluation jobs (each a Python process that imports scikit-learn and
-        # matplotlib). The corpus keeps its size: with 10 instead of 19 utterances per voice the
+        # runs, with half the evaluation work (stage 15 evaluates every system and set in one
+        # process). The corpus keeps its size: with 10 instead of 19 utterances per voice the
         # attribute model's arousal CCC (0.20) and the stats baseline (0.16 on Test1) fell to their floors.
         "args": ["--test_sets", "test1",
                  "--category_config", "conf/test/train_emotion_category.yaml",
@@ -187,6 +187,9 @@ def test_recipe_writes_expected_files(finished_recipe, size):
     assert "Table 3 layout" in results and "Table 2 layout" in results
     assert "W2V-BERT + LDA/LR + balanced prior" in results and "W2V-BERT + PLDA" in results
     assert "finetuning on balanced data" in results
+    # run.sh's --results_notes: the recipe's hand-written notes close RESULTS.md, as written in local/
+    notes = (recipe / "local" / "RESULTS_notes.md").read_text()
+    assert results.endswith("\n\n" + notes.rstrip("\n") + "\n")
     assert "the balanced prior raised macro-F1" in results or "the balanced prior did not raise macro-F1" in results
 
 

@@ -54,4 +54,5 @@ asr_opts="--language en --pack_seconds 28 --cpu_threads 2"
     --asr_opts "${asr_opts}" \
     --noise_dir "${noise_dir}" \
     --rir_dir "${rir_dir}" \
+    --results_notes local/RESULTS_notes.md \
     --results_title "Mini MSP-Podcast (generated), emotion categories and attributes" "$@"
