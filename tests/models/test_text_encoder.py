@@ -178,8 +178,8 @@ def test_stage_rerun_is_skipped_unless_inputs_or_options_change(tmp_path, embedd
 
     monkeypatch.setattr(text_encoder, "TextEmbedder", NoLoad)
     run(main, get_parser(), ["--data", str(data), "--model", PACKAGE_MODEL, "--out_prefix", str(prefix),
-                             "--prefix", "", "--device", "cpu", "--no_progress"])
-    assert scp.stat().st_mtime_ns == stamp
+                             "--prefix", "", "--device", "cpu", "--no_progress", "--precision", "fp32"])
+    assert scp.stat().st_mtime_ns == stamp  # the library's fp32 run above; the CLI's default (auto) would redo it
     with pytest.raises(AssertionError, match="must not be loaded"):  # another prefix: redo
         embed_data_dir(data, PACKAGE_MODEL, prefix, prefix="query: ", progress=False)
     monkeypatch.undo()

@@ -176,7 +176,7 @@ def test_recipe_writes_expected_files(finished_recipe, size):
         assert _utts(recipe / "dump" / "w2vbert_embedding" / dset / "embedding.scp") == utts
     backend = recipe / "exp" / "backend_lda_lr"
     assert (backend / "model" / "model.npz").is_file()
-    assert "./emo.sh --nj 2 --train_set train" in (backend / "run.sh.log").read_text()
+    assert "./emo.sh --nj 2 --attribute_bn_reestimate true --train_set train" in (backend / "run.sh.log").read_text()
     for dset in size["sets"]:
         for prior in ["train", "uniform"]:
             header = (backend / dset / f"posteriors_{prior}.txt").read_text().splitlines()[0]
