@@ -18,8 +18,8 @@ demo: setup
 # make test runs the suite in two halves side by side, one per core (the recipe stages run
 # one thread each): the mini podcast recipe test (the longest module) with the toxicity
 # recipe's pretrained Whisper-base check, and everything else (unit tests and the toxicity
-# and MuTox recipes' tiny runs). Measured 2026-12-02 on the quiet machine: 8 min 18 s wall; the halves
-# 8 min 16 s (podcast run 239 s, pretrained check 229 s) and 8 min 14 s (toxicity tiny run 218 s).
+# and MuTox recipes' tiny runs). Measured 2026-12-02 06:27 on the quiet machine: 8 min 10 s wall; the
+# halves 7 min 16 s (podcast run 195 s, pretrained check 216 s) and 8 min 6 s (toxicity tiny run 221 s).
 # -O prints each half's output when it ends.
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider --durations=10
 PODCAST_TEST := tests/recipes/test_mini_podcast_recipe.py
