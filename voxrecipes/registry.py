@@ -28,6 +28,7 @@ from pathlib import Path
 
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
+from voxrecipes.jsonio import read_json_object
 
 SYSTEM_FILE = "system.json"
 FORMAT = 1
@@ -101,13 +102,19 @@ def system_id(dir_name: str, variant: str = "") -> str:
 
 
 def _read_file(path: Path) -> list[dict]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise DataError(path, None, f"not a system registry file: {err}") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("systems"), list):
-        raise DataError(path, None, f"not a system registry file (expected format {FORMAT} with a 'systems' list)")
+    expected = f"not a system registry file (expected format {FORMAT} with a 'systems' list)"
+    data = read_json_object(path, "system registry file not found", expected)
+    if data.get("format") != FORMAT or not isinstance(data.get("systems"), list):
+        raise DataError(path, None, expected)
     return data["systems"]
+
+
+def _bad_kind_or_role(system: System) -> str | None:
+    """Why ``system``'s kind or role is not one of :data:`KINDS` / :data:`ROLES`, or None when both are."""
+    if system.kind in KINDS and system.role in ROLES:
+        return None
+    return (f"system '{system.id}': kind must be one of {', '.join(KINDS)} and role one of {', '.join(ROLES)}, "
+            f"found '{system.kind}' and '{system.role}'")
 
 
 def _from_record(record: dict, directory: Path, path: Path) -> System:
@@ -115,9 +122,9 @@ def _from_record(record: dict, directory: Path, path: Path) -> System:
         system = System(**record, dir=directory)
     except TypeError as err:
         raise DataError(path, None, f"bad system record {record!r}: {err}") from None
-    if system.kind not in KINDS or system.role not in ROLES:
-        raise DataError(path, None, f"system '{system.id}': kind must be one of {', '.join(KINDS)} and role one of "
-                                    f"{', '.join(ROLES)}, found '{system.kind}' and '{system.role}'")
+    problem = _bad_kind_or_role(system)
+    if problem:
+        raise DataError(path, None, problem)
     return system
 
 
@@ -129,9 +136,9 @@ def register(system: System) -> Path:
     missing = [f"{s}: {system.dir / p}" for s, p in system.outputs.items() if not (system.dir / p).is_file()]
     if missing:
         raise ConfigError(f"system '{system.id}': output files missing ({'; '.join(missing)})")
-    if system.kind not in KINDS or system.role not in ROLES:
-        raise ConfigError(f"system '{system.id}': kind must be one of {', '.join(KINDS)} and role one of "
-                          f"{', '.join(ROLES)}, not '{system.kind}' and '{system.role}'")
+    problem = _bad_kind_or_role(system)
+    if problem:
+        raise ConfigError(problem)
     path = system.dir / SYSTEM_FILE
     records = [r for r in _read_file(path) if r.get("id") != system.id] if path.is_file() else []
     records.append(system.record())

@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 MODEL_FORMAT = ModelFormat(kind="plda", version=2, arrays_file="plda.npz", meta_file="classes.json", title="PLDA",
                            writer="train_plda")
-#: The arrays of every PLDA model file (``projection`` is there only when the training data was degenerate).
+#: The arrays every PLDA model file has; a file may add ``projection`` (only when the training data was degenerate).
 ARRAYS = ("center", "mean", "F", "Sigma", "class_models")
 #: Directions whose singular value is below this fraction of the largest are dropped before PLDA.
 DEGENERATE_TOL = 1e-6

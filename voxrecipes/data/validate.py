@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from voxrecipes.data.audio import is_pipe, non_finite_message, scan_file_non_finite
-from voxrecipes.data.datadir import DataDir, check_data_dir
+from voxrecipes.data.datadir import DataDir
 from voxrecipes.data.table import sort_keys
 from voxrecipes.errors import DataError
 
@@ -38,8 +38,7 @@ def validate_data_dir(path: str | os.PathLike, *, check_audio: bool = False, req
         if not (path / name).is_file():
             hint = "; utils/fix_data_dir.sh creates it from utt2spk" if name == "spk2utt" else ""
             raise DataError(path / name, None, f"file not found{hint}")
-    dd = DataDir.load(path, validate=False)
-    check_data_dir(dd)
+    dd = DataDir.load(path)  # with the cross-file rules (check_data_dir)
     if classes is not None:
         check_classes(dd, classes)
     if check_audio:

@@ -32,7 +32,7 @@ import numpy as np
 
 from voxrecipes.errors import ConfigError, DataError
 from voxrecipes.fileio import atomic_write
-from voxrecipes.labels import ATTR_RANGE, ATTRIBUTES, read_attribute_table  # noqa: F401  (re-exported)
+from voxrecipes.labels import ATTR_RANGE, ATTRIBUTES, read_attribute_table
 from voxrecipes.metrics.regression import ccc_per_dim
 
 logger = logging.getLogger(__name__)

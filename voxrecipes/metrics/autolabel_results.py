@@ -27,9 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from voxrecipes.errors import DataError
-from voxrecipes.labels import NO_VIOLATION, TOXIC_AP_CLASSES
-
-TOXIC_FOUR = TOXIC_AP_CLASSES
+from voxrecipes.labels import NO_VIOLATION
 
 
 def _pct(x: float | None) -> str:

@@ -30,10 +30,6 @@ METRICS = ("auc", "ap", "precision", "recall", "f1")
 DISPLAY = {"auc": "AUC", "ap": "AP", "precision": "Precision", "recall": "Recall", "f1": "F1"}
 
 
-def _none(value: float) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
-
-
 def tune_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:
     """The score threshold (``score >= t`` is a detection) with the highest F1; ties go to the highest threshold."""
     from sklearn.metrics import precision_recall_curve
@@ -93,6 +89,7 @@ def detection_subset(y_true: np.ndarray, scores: np.ndarray, threshold: float, *
                      alpha: float) -> dict:
     """Counts, the point value and the ``100 - alpha`` % bootstrap CI of every metric, for one set of utterances."""
     from voxrecipes.metrics.bootstrap import Resamples
+    from voxrecipes.metrics.toxicity import json_number
 
     y_true = np.asarray(y_true, dtype=bool)
     scores = np.asarray(scores, dtype=np.float64)
@@ -102,7 +99,7 @@ def detection_subset(y_true: np.ndarray, scores: np.ndarray, threshold: float, *
     out: dict = {"num_utts": int(len(y_true)), "positives": int(y_true.sum()),
                  "detections": int((scores >= threshold).sum()), "ci_undefined_resamples": {}}
     for k, name in enumerate(METRICS):
-        out[name] = _none(point[name])
+        out[name] = json_number(point[name])
         ci, n_undef = (None, 0) if out[name] is None else Resamples.interval(boot[:, k], alpha)
         out[f"{name}_ci"] = None if ci is None else list(ci)
         if n_undef:

@@ -66,7 +66,7 @@ def percent(value: float | None) -> str:
 # ----------------------------------------------------------------------------------------------
 # Metrics
 
-def _num(value: float) -> float | None:
+def json_number(value: float | None) -> float | None:
     """NaN -> None, so that metrics.json holds ``null`` (JSON has no NaN)."""
     return None if value is None or math.isnan(value) else float(value)
 
@@ -101,9 +101,9 @@ def subset_metrics(targets: np.ndarray, scores: np.ndarray, classes: Sequence[st
     return {
         "num_utts": int(targets.shape[0]),
         "positives": {c: int(n) for c, n in zip(classes, positives)},
-        "ap": {c: _num(v) for c, v in zip(classes, ap)},
+        "ap": {c: json_number(v) for c, v in zip(classes, ap)},
         "ap_ci": ap_ci,
-        "map": _num(map_point),
+        "map": json_number(map_point),
         "map_ci": map_ci,
         "map_classes": [classes[k] for k in map_columns],
         "ci_undefined_resamples": undefined,
