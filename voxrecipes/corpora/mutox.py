@@ -84,9 +84,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
-from voxrecipes.corpora.toxicity_manifest import Record, check_columns, header_columns, iter_rows, write_records
+from voxrecipes.corpora.toxicity_manifest import Record, check_columns, header_columns, iter_rows, write_release_records
 from voxrecipes.errors import ConfigError, DataError
-from voxrecipes.fileio import atomic_write
 from voxrecipes.labels import BINARY_TOXICITY_CLASSES, NO_VIOLATION, TOXIC
 
 logger = logging.getLogger(__name__)
@@ -289,13 +288,5 @@ def prepare(tsv: str | Path, audio_dir: str | Path, out_dir: str | Path, *, audi
     rows = read_mutox(tsv, audio_dir, audio_pattern=audio_pattern, audio_layout=audio_layout,
                       offset_units=offset_units, partition=partition, languages=languages,
                       unknown_language=unknown_language)
-    counts = write_records(rows.records, out_dir, Path(tsv).resolve())
-    missing_path = Path(missing_list) if missing_list is not None else Path(out_dir) / "missing_audio.txt"
-    with atomic_write(missing_path) as handle:
-        handle.write("".join(f"{entry}\n" for entry in rows.missing))
-    if rows.missing:
-        logger.warning("%d rows without audio listed in %s", len(rows.missing), missing_path)
-    counts["toxic"] = sum(r.labels == [TOXIC] for r in rows.records)
-    for why, n in rows.dropped.items():
-        counts["dropped_" + why.replace(" ", "_")] = n
-    return counts
+    return write_release_records(rows.records, out_dir, Path(tsv).resolve(), dropped=rows.dropped,
+                                 missing=rows.missing, missing_list=missing_list)
