@@ -62,7 +62,9 @@ Rows are kept, dropped with a count, or rejected:
 - dropped and counted (logged, and in the returned counts): undecided labels (``Cannot say``, empty
   ``contains_toxicity``), empty transcripts, rows without audio (also listed, one per line, in
   ``--missing_list``, default ``<out_dir>/missing_audio.txt``: ``id lang partition expected-path
-  tsv-line``), rows of another partition or language;
+  tsv-line``), with ``--partition`` the rows without one, with ``--unknown_language drop`` (or
+  ``keep`` and a code that is not 2-8 letters) the rows of an unknown language;
+- skipped without a count: rows of another partition (``--partition``) or language (``--languages``);
 - rejected with the TSV's path and line (nothing is written): a missing column, an unknown
   ``contains_toxicity``/``label`` value, an unknown partition, an unknown language code (unless
   ``--unknown_language keep|drop``), a malformed ``public_url_segment`` in the ``sources`` layout, a
