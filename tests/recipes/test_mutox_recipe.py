@@ -37,7 +37,6 @@ def finished_recipe(tmp_path_factory) -> Path:
         (recipe / link).symlink_to((RECIPE / link).resolve())
     env = {k: v for k, v in os.environ.items() if k not in ("MUTOX_TSV", "MUTOX_AUDIO")}
     env["OMP_NUM_THREADS"] = "1"  # make test runs two halves side by side, one core each
-    env["OMP_NUM_THREADS"] = "1"
     proc = subprocess.run(["./run.sh", *ARGS], cwd=recipe, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return recipe

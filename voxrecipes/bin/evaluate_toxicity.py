@@ -47,21 +47,17 @@ def get_parser() -> argparse.ArgumentParser:
 
 def threshold_of(path: str) -> tuple[float, str]:
     """The detection threshold (and its description) recorded in a metrics.json by --detection_class."""
-    import json
     from pathlib import Path
 
     from voxrecipes.errors import DataError
+    from voxrecipes.jsonio import read_json_object
     from voxrecipes.metrics.toxicity import METRICS_FILE
 
     file = Path(path)
     if file.is_dir():
         file = file / METRICS_FILE
-    if not file.is_file():
-        raise DataError(file, None, "metrics file not found; evaluate the validation set first")
-    try:
-        det = json.loads(file.read_text(encoding="utf-8")).get("detection")
-    except json.JSONDecodeError as err:
-        raise DataError(file, err.lineno, f"not valid JSON: {err.msg}") from None
+    det = read_json_object(file, "metrics file not found; evaluate the validation set first",
+                           "expected a JSON object (a metrics.json of evaluate_toxicity)").get("detection")
     if not isinstance(det, dict) or "threshold" not in det:
         raise DataError(file, None, "no detection threshold; evaluate it with --detection_class")
     return float(det["threshold"]), f"from {file} ({det.get('threshold_source', 'given')})"

@@ -36,10 +36,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from voxrecipes.corpora.toxicity_manifest import Record, check_columns, write_records
+from voxrecipes.corpora.toxicity_manifest import Record, check_columns, write_release_records
 from voxrecipes.data.table import read_text
 from voxrecipes.errors import ConfigError, DataError
-from voxrecipes.fileio import atomic_write
 from voxrecipes.labels import NO_VIOLATION, TOXIC
 
 logger = logging.getLogger(__name__)
@@ -106,11 +105,5 @@ def prepare(csv_path: str | Path, audio_dir: str | Path, out_dir: str | Path, *,
                        ", ".join(f"{n} rows ({why})" for why, n in sorted(dropped.items())))
     if not records:
         raise DataError(csv_path, None, f"no usable rows (left out: {dict(dropped)})")
-    counts = write_records(records, out_dir, csv_path)
-    missing_path = Path(missing_list) if missing_list is not None else Path(out_dir) / "missing_audio.txt"
-    with atomic_write(missing_path) as handle:
-        handle.write("".join(f"{entry}\n" for entry in missing))
-    counts["toxic"] = sum(r.labels == [TOXIC] for r in records)
-    for why, n in dropped.items():
-        counts["dropped_" + why.replace(" ", "_")] = n
-    return counts
+    return write_release_records(records, out_dir, csv_path, dropped=dropped, missing=missing,
+                                 missing_list=missing_list)

@@ -93,15 +93,16 @@ def plan_rows(seed: int, num_utts: int, toxic_share: float, undecided_share: flo
     voice_rng = np.random.default_rng([seed, 2])  # never sees the labels
     counts = list(SENTENCE_COUNTS)
     probs = np.array([SENTENCE_COUNTS[c] for c in counts])
+    probs = probs / probs.sum()
     rows: list[Row] = []
     for li, (lang, short) in enumerate(LANGUAGES.items()):
         n = num_utts // len(LANGUAGES) + (1 if li < num_utts % len(LANGUAGES) else 0)
         n_dev = max(1, round(PARTITION_FRACTIONS["dev"] * n))
         n_test = max(1, round(PARTITION_FRACTIONS["devtest"] * n))
         parts = ["train"] * (n - n_dev - n_test) + ["dev"] * n_dev + ["devtest"] * n_test
+        phrases = PHRASES[short]
         for part in (parts[i] for i in rng.permutation(n)):
-            phrases = PHRASES[short]
-            n_sent = int(rng.choice(counts, p=probs / probs.sum()))
+            n_sent = int(rng.choice(counts, p=probs))
             sentences = [str(s) for s in rng.choice(phrases["No_Violation"], size=n_sent, replace=False)]
             toxic = bool(rng.random() < toxic_share)
             if toxic:
@@ -153,7 +154,7 @@ def tsv_text(rows: list[Row]) -> str:
     for r in sorted(rows, key=lambda r: r.seg_id):
         transcript = r.text.rstrip(".").lower() if r.transcript_kept else ""
         url = f"{URL_PREFIX}/{r.lang}/{r.seg_id}.wav 0 {_offset(r.duration, r.lang)}"
-        label = "1" if r.annotation == "Yes" or r.annotation == "yes" else "0"
+        label = "1" if r.annotation.lower() == "yes" else "0"
         writer.writerow([r.seg_id, r.lang, r.partition, url, transcript, r.annotation, "", "", label,
                          "", "", "", "", "", ""])
     return buffer.getvalue()

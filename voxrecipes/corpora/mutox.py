@@ -62,7 +62,9 @@ Rows are kept, dropped with a count, or rejected:
 - dropped and counted (logged, and in the returned counts): undecided labels (``Cannot say``, empty
   ``contains_toxicity``), empty transcripts, rows without audio (also listed, one per line, in
   ``--missing_list``, default ``<out_dir>/missing_audio.txt``: ``id lang partition expected-path
-  tsv-line``), rows of another partition or language;
+  tsv-line``), with ``--partition`` the rows without one, with ``--unknown_language drop`` (or
+  ``keep`` and a code that is not 2-8 letters) the rows of an unknown language;
+- skipped without a count: rows of another partition (``--partition``) or language (``--languages``);
 - rejected with the TSV's path and line (nothing is written): a missing column, an unknown
   ``contains_toxicity``/``label`` value, an unknown partition, an unknown language code (unless
   ``--unknown_language keep|drop``), a malformed ``public_url_segment`` in the ``sources`` layout, a
@@ -84,9 +86,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
-from voxrecipes.corpora.toxicity_manifest import Record, check_columns, header_columns, iter_rows, write_records
+from voxrecipes.corpora.toxicity_manifest import Record, check_columns, header_columns, iter_rows, write_release_records
 from voxrecipes.errors import ConfigError, DataError
-from voxrecipes.fileio import atomic_write
 from voxrecipes.labels import BINARY_TOXICITY_CLASSES, NO_VIOLATION, TOXIC
 
 logger = logging.getLogger(__name__)
@@ -289,13 +290,5 @@ def prepare(tsv: str | Path, audio_dir: str | Path, out_dir: str | Path, *, audi
     rows = read_mutox(tsv, audio_dir, audio_pattern=audio_pattern, audio_layout=audio_layout,
                       offset_units=offset_units, partition=partition, languages=languages,
                       unknown_language=unknown_language)
-    counts = write_records(rows.records, out_dir, Path(tsv).resolve())
-    missing_path = Path(missing_list) if missing_list is not None else Path(out_dir) / "missing_audio.txt"
-    with atomic_write(missing_path) as handle:
-        handle.write("".join(f"{entry}\n" for entry in rows.missing))
-    if rows.missing:
-        logger.warning("%d rows without audio listed in %s", len(rows.missing), missing_path)
-    counts["toxic"] = sum(r.labels == [TOXIC] for r in rows.records)
-    for why, n in rows.dropped.items():
-        counts["dropped_" + why.replace(" ", "_")] = n
-    return counts
+    return write_release_records(rows.records, out_dir, Path(tsv).resolve(), dropped=rows.dropped,
+                                 missing=rows.missing, missing_list=missing_list)

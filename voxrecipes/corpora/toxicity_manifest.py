@@ -38,7 +38,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +46,8 @@ import soundfile
 
 from voxrecipes.data.table import read_text
 from voxrecipes.errors import ConfigError, DataError
-from voxrecipes.labels import NO_VIOLATION, TOXICITY_CLASSES
+from voxrecipes.fileio import atomic_write
+from voxrecipes.labels import NO_VIOLATION, TOXIC, TOXICITY_CLASSES
 
 logger = logging.getLogger(__name__)
 
@@ -290,6 +291,27 @@ def write_records(records: Sequence[Record], out_dir: str | Path, manifest: str 
     counts = {"utterances": len(records), "recordings": len(wav_scp), "segments": len(segments),
               "speakers": len(set(utt2spk.values()))}
     logger.info("wrote %s: %s", out_dir, ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return counts
+
+
+def write_release_records(records: Sequence[Record], out_dir: str | Path, source: str | Path, *,
+                          dropped: Mapping[str, int], missing: Sequence[str],
+                          missing_list: str | Path | None = None) -> dict[str, int]:
+    """Write the data dir of a release's kept ``records`` and the list of its rows without audio.
+
+    Shared by the MuTox and DeToxy readers. ``missing`` lines go to ``missing_list`` (default
+    ``<out_dir>/missing_audio.txt``, written even when empty). Returns the counts of
+    :func:`write_records`, ``toxic``, and one ``dropped_<reason>`` per entry of ``dropped``.
+    """
+    counts = write_records(records, out_dir, source)
+    missing_path = Path(missing_list) if missing_list is not None else Path(out_dir) / "missing_audio.txt"
+    with atomic_write(missing_path) as handle:
+        handle.write("".join(f"{entry}\n" for entry in missing))
+    if missing:
+        logger.warning("%d rows without audio listed in %s", len(missing), missing_path)
+    counts["toxic"] = sum(r.labels == [TOXIC] for r in records)
+    for why, n in dropped.items():
+        counts["dropped_" + why.replace(" ", "_")] = n
     return counts
 
 

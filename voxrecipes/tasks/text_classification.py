@@ -43,7 +43,7 @@ import numpy as np
 
 from voxrecipes.data.table import read_table
 from voxrecipes.errors import ConfigError, DataError
-from voxrecipes.labels import (  # noqa: F401  (the readers are re-exported)
+from voxrecipes.labels import (
     ATTR_RANGE,
     ATTRIBUTES,
     read_attribute_labels,

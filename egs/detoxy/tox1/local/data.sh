@@ -2,7 +2,7 @@
 # Data preparation of DeToxy (Ghosh et al., 2022): its annotation CSVs plus the audio you rebuilt
 # -> data/{train,valid,test,trigger_test} (labels Toxic / No_Violation, English).
 #
-# Where the download goes (the environment):
+# Where the download goes (db.sh, or the environment):
 #   DETOXY        the repository's data/ folder (github.com/Sreyan88/Toxicity-Detection-in-Spoken-Utterances):
 #                 train.csv valid.csv test.csv trigger_test.csv
 #   DETOXY_AUDIO  the rebuilt clips. DeToxy distributes no audio (its README's link is a placeholder):
@@ -18,8 +18,6 @@ log() {
 }
 . ./path.sh
 . ./db.sh
-DETOXY=${DETOXY:-}
-DETOXY_AUDIO=${DETOXY_AUDIO:-}
 
 python=python3
 sets="train valid test trigger_test"   # CSV names (without .csv) to prepare.
@@ -29,7 +27,7 @@ help_message="Usage: $0 [--sets \"train valid test trigger_test\"] [--audio_patt
 
 if [ -z "${DETOXY}" ] || [ -z "${DETOXY_AUDIO}" ]; then
     log "Error: set DETOXY (the folder of train.csv valid.csv test.csv trigger_test.csv) and DETOXY_AUDIO"
-    log "(the rebuilt <FileName>.wav clips) in the environment; see the top of $0"
+    log "(the rebuilt <FileName>.wav clips) in db.sh or the environment; see the top of $0"
     exit 1
 fi
 for s in ${sets}; do
