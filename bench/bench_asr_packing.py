@@ -39,6 +39,7 @@ import time
 import numpy as np
 
 # this folder is on sys.path when a script in it runs
+from bench_asr import load_utterances  # isort: skip
 from machine import cpu_name, load_average  # isort: skip
 
 
@@ -84,18 +85,12 @@ def main(argv: list[str] | None = None) -> dict:
     import ctranslate2
     import faster_whisper
 
-    from voxrecipes.data.audio import iter_audio
-    from voxrecipes.data.datadir import DataDir
     from voxrecipes.metrics.wer import word_error_rate
     from voxrecipes.models.asr_faster_whisper import FasterWhisperTranscriber
 
     args = get_parser().parse_args(argv)
-    dd = DataDir.load(args.data)
-    if dd.text is None:
-        raise SystemExit(f"{args.data} has no text: the WER needs a reference")
-    subset = dd.select(dd.utts[:args.num_utts])
-    items = list(iter_audio(subset, sample_rate=16000))
-    refs = {u: dd.text[u] for u, _ in items}
+    utts, waves, refs = load_utterances(args.data, args.num_utts)
+    items = list(zip(utts, waves, strict=True))
     variants = []
     for spec in args.variants:
         name, pack, batch, threads = spec.split(":")

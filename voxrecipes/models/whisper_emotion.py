@@ -40,6 +40,7 @@ from voxrecipes.models.whisper_classifier import (
     POSITIONS_PER_SECOND,
     _key_padding_bias,
     build_encoder,
+    conv_front_end,
     encoder_lengths,
     make_feature_extractor,
 )
@@ -150,12 +151,8 @@ class WhisperEmotionModel(EmotionModelBase):
             lengths = attention_mask.to(input_features.device).long().sum(-1).clamp(min=1)
         if frames % 2:  # conv2 has stride 2: keep whole output frames
             input_features = nn.functional.pad(input_features, (0, 1))
-            frames += 1
-        mel_valid = (torch.arange(frames, device=input_features.device)[None, :] < lengths[:, None])
-        x = nn.functional.gelu(enc.conv1(input_features))
-        # Zero the padding before conv2, as conv2's own zero padding does for a clip alone.
-        x = x * mel_valid[:, None, :].to(x.dtype)
-        x = nn.functional.gelu(enc.conv2(x)).permute(0, 2, 1)
+        # The padding zeroed before conv1 and conv2, as their own zero padding does for a clip alone.
+        x = conv_front_end(enc, input_features, lengths)
         positions = x.shape[1]
         x = x + enc.embed_positions.weight[:positions].to(x.dtype)
         x = nn.functional.dropout(x, p=enc.dropout, training=self.training)

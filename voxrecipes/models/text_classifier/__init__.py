@@ -9,8 +9,9 @@ fine-tuned; the post-evaluation 70B model loads in 4-bit (nested quantisation, b
 compute) with LoRA rank 16.
 
 This package turns the config into a ``transformers`` ``AutoModelForSequenceClassification``
-(wrapped in a ``peft`` LoRA model when asked) plus its tokenizer, and exports / reloads
-the trained model; one module per job, everything re-exported here:
+(``pooling: mean``: a :class:`~voxrecipes.models.text_classifier.mean_pooling.MeanPoolClassifier`;
+wrapped in a ``peft`` LoRA model when asked) plus its tokenizer, and exports / reloads
+the trained model; one module per job, the first three re-exported here:
 
 - ``config`` -- :class:`TextClassifierConfig`, the validated config (unknown keys are errors).
 - ``build`` -- :func:`build_text_classifier`: the base from ``model_name_or_path`` (an HF id, a
@@ -26,6 +27,9 @@ the trained model; one module per job, everything re-exported here:
   the base was built from a config (random weights), the base weights under ``base/``
   so that the export reloads exactly. ``trust_remote_code`` is off unless the config
   turns it on.
+- ``mean_pooling`` -- :class:`MeanPoolClassifier`: the bare backbone, the masked mean of its
+  last hidden states and a linear head (``pooling: mean``; imported by ``build`` and
+  ``export`` when a config or a model directory asks for it).
 """
 
 from voxrecipes.models.text_classifier.build import (

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from voxrecipes.errors import ConfigError
+from voxrecipes.models import pooling
 
 #: the weights file of a saved :class:`MeanPoolClassifier` (no ``model.safetensors``: see the module docstring)
 WEIGHTS_FILE = "mean_pool_classifier.safetensors"
@@ -37,12 +38,12 @@ PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "r
 def masked_mean(hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
     """``(B, T, H) -> (B, H)``: the mean over the positions whose mask is 1 (all positions without a mask).
 
-    A row with no unmasked position (cannot come from a tokenizer) gives zeros, not NaN.
+    The shared :func:`voxrecipes.models.pooling.masked_mean` (a row with no unmasked
+    position, which a tokenizer cannot give, is a ValueError there).
     """
     if attention_mask is None:
         return hidden.mean(dim=1)
-    mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
-    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+    return pooling.masked_mean(hidden, mask=attention_mask)
 
 
 def head_dropout(config: Any) -> float:
