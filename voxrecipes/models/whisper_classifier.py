@@ -163,11 +163,11 @@ class WhisperTextInjectionClassifier(nn.Module):
       conv1 and conv2 (kernel 3) read the padding's log-mel frames next to a clip's last
       frames (conv zero padding when the clip is alone), and attention carries the
       difference to every position. So a clip's output depends on what it is batched
-      with. Measured on the mini toxicity model (pretrained Whisper-base encoder,
-      egs/mini_toxicity/tox1 exp/train_baseline, 90 test clips): the recipe's scoring
-      (16 length-sorted chunks per batch) against one chunk per batch differs by up to
-      0.12 in a sigmoid score, median 0.011 per clip, 82 clips above 1e-3; on a tiny
-      random encoder by about 1e-5. :class:`~voxrecipes.models.whisper_emotion.WhisperEmotionModel`
+      with. Measured on the mini toxicity model (pretrained Whisper-base encoder, 90 test
+      clips; ``bench/bench_batch_dependence.py``, BENCHMARKS.md): the recipe's scoring (16
+      length-sorted chunks per batch) against one chunk per batch differs by up to 0.064
+      in a sigmoid score (median 0.0063 per clip) with the mask off, 1.5e-6 with it on;
+      on a tiny random encoder by about 1e-5. :class:`~voxrecipes.models.whisper_emotion.WhisperEmotionModel`
       pads with zeros and zeroes the padding between the convolutions, which leaves float
       rounding only (3e-7 on Whisper-base). ``mask_conv_padding`` does the same here
       (:func:`conv_front_end`): the padding is zeroed before and between the

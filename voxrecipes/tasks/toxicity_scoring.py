@@ -7,7 +7,7 @@ outputs. The audio is streamed from the data directory in utterance order, so a 
 set never has to fit in memory; within a window of ``SORT_WINDOW`` batches the chunks
 are batched by length, so that a model with dynamic padding pads little. Without dynamic
 padding every chunk is padded to the full input and its scores do not depend on its
-batch; with it they do (by up to 0.12 in a sigmoid score on the mini model), because the
+batch; with it they do (by up to 0.06-0.12 in a sigmoid score on the mini models: BENCHMARKS.md), because the
 encoder's convolutions read the padding next to a chunk's end (measured in
 :class:`~voxrecipes.models.whisper_classifier.WhisperTextInjectionClassifier`), unless the
 model was trained with ``mask_conv_padding`` (the mini recipes' configs), which zeroes it.
